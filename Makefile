@@ -1,0 +1,40 @@
+# `make demo` and `make test` work on a fresh machine: they create .venv and install loopviz.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test lint format bench stdlib clean
+
+$(BIN)/loopviz: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $@
+
+demo: $(BIN)/loopviz
+	$(BIN)/loopviz record -o demo.lvtrace examples/hello.py
+	$(BIN)/loopviz summary demo.lvtrace
+
+# Lint once, then the suite (and CPython's asyncio tests under the recorder) on every
+# Python 3.11+ that pyenv provides, or on python3 alone where there is no pyenv.
+test: $(BIN)/loopviz
+	$(BIN)/ruff check visualizer tests benchmarks scripts examples
+	$(BIN)/ruff format --check visualizer tests benchmarks scripts examples
+	bash scripts/test-all-pythons.sh
+
+lint: $(BIN)/loopviz
+	$(BIN)/ruff check visualizer tests benchmarks scripts examples
+
+format: $(BIN)/loopviz
+	$(BIN)/ruff format visualizer tests benchmarks scripts examples
+	$(BIN)/ruff check --fix visualizer tests benchmarks scripts examples
+
+bench: $(BIN)/loopviz
+	$(BIN)/python benchmarks/sleep0.py
+	$(BIN)/python benchmarks/echo.py
+
+stdlib: $(BIN)/loopviz
+	$(BIN)/python scripts/stdlib_asyncio.py
+
+clean:
+	rm -rf $(VENV) .venvs .pytest_cache .ruff_cache .hypothesis demo.lvtrace

@@ -1,0 +1,163 @@
+"""Where recorded batches go: the process's current recorder and its sink.
+
+A `Recorder` hands out sources (one per event loop, 0 for the process itself), takes encoded
+batches from them and writes them to a sink: a file descriptor, or a bounded buffer in memory.
+Each loop buffers its own records and encodes them itself, so loops in different threads never
+share a buffer; the sink serialises writes with a lock.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import sys
+import threading
+import time
+import weakref
+from typing import Any, Protocol
+
+from ..trace import schema
+from ..trace.format import encode_batch, encode_header
+
+clock = time.perf_counter_ns
+
+# A loop flushes its buffer when it holds this many items, or before it blocks in select.
+FLUSH_ITEMS = 1 << 15
+# ... and at least this often when it never blocks, so a live viewer sees a busy program.
+FLUSH_NS = 100_000_000
+# The default in-memory recording keeps this many bytes, then counts what it drops.
+MEMORY_LIMIT = 64 * 1024 * 1024
+
+
+class Sink(Protocol):
+    def write(self, data: bytes) -> bool:
+        """Store `data`; False when it had to be dropped."""
+
+    def close(self) -> None: ...
+
+
+class FileSink:
+    """Writes batches straight to a file descriptor: what was written survives any exit."""
+
+    def __init__(self, path: str | os.PathLike[str] | None = None, fd: int | None = None):
+        if fd is None:
+            fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.fd = fd
+        self.path = None if path is None else os.fspath(path)
+
+    def write(self, data: bytes) -> bool:
+        view = memoryview(data)
+        while view:
+            written = os.write(self.fd, view)
+            view = view[written:]
+        return True
+
+    def close(self) -> None:
+        if self.fd >= 0:
+            os.close(self.fd)
+            self.fd = -1
+
+
+class MemorySink:
+    """Keeps the trace in memory up to `limit` bytes: the prefix is kept, the rest dropped."""
+
+    def __init__(self, limit: int = MEMORY_LIMIT):
+        self.data = bytearray()
+        self.limit = limit
+
+    def write(self, data: bytes) -> bool:
+        if len(self.data) + len(data) > self.limit:
+            return False
+        self.data += data
+        return True
+
+    def close(self) -> None:
+        pass
+
+
+class Recorder:
+    """One recording: a sink, the sources writing into it, and the process source (0)."""
+
+    def __init__(self, sink: Sink, meta: dict[str, Any] | None = None):
+        self.sink = sink
+        self.lock = threading.Lock()
+        self.closed = False
+        self.dropped = 0
+        self._sources = itertools.count(1)
+        self._strings: dict[str, int] = {}
+        self._flushers: weakref.WeakSet[Any] = weakref.WeakSet()
+        self.t0 = clock()
+        header = {
+            "python": sys.version.split()[0],
+            "implementation": sys.implementation.name,
+            "pid": os.getpid(),
+            "argv": list(sys.argv),
+            "started": time.time(),
+            "t0": self.t0,
+            "clock": "perf_counter_ns",
+        }
+        header.update(meta or {})
+        self.sink.write(encode_header(header))
+
+    def new_source(self, owner: Any) -> int:
+        """A source id for `owner` (a loop), which will be asked to flush at the end."""
+        self._flushers.add(owner)
+        return next(self._sources)
+
+    def write(self, items: list[Any]) -> None:
+        """Encode and store one batch (``[source, kind, fields...]``)."""
+        data = encode_batch(items)
+        with self.lock:
+            if self.closed or not self.sink.write(data):
+                self.dropped += 1
+
+    def emit(self, kind: int, *fields: Any) -> None:
+        """Write one process-level record (source 0) at once; safe from any thread."""
+        self.write([0, kind, *fields])
+
+    def intern(self, text: str) -> int:
+        """A process-level (source 0) string id, defined in the trace the first time."""
+        with self.lock:
+            sid = self._strings.get(text)
+            if sid is not None:
+                return sid
+            sid = len(self._strings) + 1
+            self._strings[text] = sid
+        self.write([0, schema.STR, sid, text])
+        return sid
+
+    def flush(self) -> None:
+        """Ask every live source to write what it holds."""
+        for owner in list(self._flushers):
+            owner._lv_flush()
+
+    def close(self) -> None:
+        """Flush everything and close the sink; later records are dropped."""
+        if self.closed:
+            return
+        self.flush()
+        with self.lock:
+            self.closed = True
+            self.sink.close()
+
+
+_current: Recorder | None = None
+_current_lock = threading.Lock()
+
+
+def current() -> Recorder:
+    """The process's recorder; a bounded in-memory one when nothing else was configured."""
+    global _current
+    if _current is None:
+        with _current_lock:
+            if _current is None:
+                _current = Recorder(MemorySink())
+    return _current
+
+
+def set_current(recorder: Recorder | None) -> Recorder | None:
+    """Make `recorder` the one new loops record into; returns the previous one."""
+    global _current
+    with _current_lock:
+        previous, _current = _current, recorder
+    return previous

@@ -1,0 +1,109 @@
+"""Making asyncio use the recording loop: a policy (3.11–3.13), a loop factory (any version),
+`install()`, `record()` and `mark()`."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import sys
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from ..trace import schema
+from . import core
+from .loop import RecordingEventLoop
+
+_POLICIES_DEPRECATED = sys.version_info >= (3, 14)
+
+
+def loop_factory() -> RecordingEventLoop:
+    """For ``asyncio.run(main(), loop_factory=visualizer.loop_factory)`` and ``asyncio.Runner``."""
+    return RecordingEventLoop()
+
+
+class RecordingEventLoopPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,name-defined]
+    """The default policy, except that every new loop is a RecordingEventLoop."""
+
+    _loop_factory = RecordingEventLoop
+
+
+def _get_policy() -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return asyncio.get_event_loop_policy()
+
+
+def _set_policy(policy: Any) -> None:
+    if _POLICIES_DEPRECATED:
+        # Set it the way asyncio does internally, so the program sees no DeprecationWarning.
+        asyncio.events._event_loop_policy = policy  # type: ignore[attr-defined]
+    else:
+        asyncio.set_event_loop_policy(policy)
+
+
+def install(path: str | os.PathLike[str] | None = None) -> core.Recorder:
+    """Record every loop asyncio creates from now on (into `path`, or into memory).
+
+    Returns the recorder; call its ``close()`` (or let the process exit) to finish the trace.
+    """
+    recorder = core.Recorder(core.FileSink(path)) if path is not None else core.current()
+    core.set_current(recorder)
+    if not isinstance(_get_policy(), RecordingEventLoopPolicy):
+        _set_policy(RecordingEventLoopPolicy())
+    return recorder
+
+
+@dataclass
+class Recording:
+    """What `record()` yields: where the trace went, and its bytes when it stayed in memory."""
+
+    recorder: core.Recorder
+    path: str | None
+
+    def data(self) -> bytes:
+        """The whole trace as bytes (read back from the file when there is one)."""
+        self.recorder.flush()
+        if self.path is not None:
+            with open(self.path, "rb") as stream:
+                return stream.read()
+        sink = self.recorder.sink
+        assert isinstance(sink, core.MemorySink)
+        return bytes(sink.data)
+
+
+@contextlib.contextmanager
+def record(
+    path: str | os.PathLike[str] | None = None, *, limit: int = core.MEMORY_LIMIT
+) -> Iterator[Recording]:
+    """Record every event loop created inside the block, into `path` or into memory."""
+    if path is not None:
+        recorder = core.Recorder(core.FileSink(path))
+    else:
+        recorder = core.Recorder(core.MemorySink(limit))
+    previous_recorder = core.set_current(recorder)
+    previous_policy = _get_policy()
+    _set_policy(RecordingEventLoopPolicy())
+    try:
+        yield Recording(recorder, None if path is None else os.fspath(path))
+    finally:
+        _set_policy(previous_policy)
+        core.set_current(previous_recorder)
+        recorder.flush()
+        if path is not None:
+            recorder.close()
+
+
+def mark(text: str) -> None:
+    """Put a mark with `text` on the timeline, at this moment, in the current task."""
+    loop = asyncio._get_running_loop()
+    if isinstance(loop, RecordingEventLoop):
+        recorder = loop._lv_rec
+        task = asyncio.current_task(loop)
+        task_seq = loop._lv_tasks.get(id(task), 0) if task is not None else 0
+        source = loop._lv_src
+    else:
+        recorder, task_seq, source = core.current(), 0, 0
+    recorder.emit(schema.MARK, core.clock(), source, task_seq, recorder.intern(str(text)))

@@ -1,0 +1,544 @@
+"""RecordingEventLoop: a SelectorEventLoop that records what it does, and changes nothing.
+
+The moments it records, in one place:
+
+- ``_run_once``: each iteration (select timeout and time blocked, I/O events, timers due, the
+  ready count) and each handle it runs: a task step (with what the task waits on afterwards) or
+  a plain callback, with the ready queue's length after it.
+- ``create_task``: a task is born (name, coroutine, creation site, parent; the first step of an
+  eager task runs in here).
+- ``call_at``, ``_timer_handle_cancelled``: timers added and cancelled.
+- ``_add_reader`` / ``_add_writer`` / ``_remove_*``: I/O watchers.
+- ``call_soon_threadsafe``: another thread schedules a callback.
+- ``call_exception_handler``: the loop reports an error.
+
+The hot path (a task step that yields) appends four ints to a list; anything slower happens
+only when a task waits on something, finishes, or is new.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import sys
+import threading
+import weakref
+from asyncio import base_events, futures, tasks
+from types import MethodType
+from typing import Any
+
+from ..trace import schema
+from . import core, waits
+
+_clock = core.clock
+_get_ident = threading.get_ident
+
+_BuiltinMethod = type(len)
+_TASK_TYPES: tuple[type, ...] = (asyncio.Task,)
+_PY_STEPS = waits.python_step_functions()
+_SLEEP_CALLBACK = futures._set_result_unless_cancelled
+_GATHERING = tasks._GatheringFuture
+_EAGER = sys.version_info >= (3, 12)
+
+_MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES
+_MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
+_MAX_TIMEOUT = base_events.MAXIMUM_SELECT_TIMEOUT
+
+SELECT = schema.SELECT
+IO_EVENT = schema.IO_EVENT
+TIMER_DUE = schema.TIMER_DUE
+READY = schema.READY
+CALLBACK = schema.CALLBACK
+SKIP = schema.SKIP
+STEP_YIELD = schema.STEP_YIELD
+STEP_WAIT = schema.STEP_WAIT
+STEP_DONE = schema.STEP_DONE
+ABORT = schema.ABORT
+
+_loop_ids = itertools.count(1)
+
+
+class RecordingEventLoop(asyncio.SelectorEventLoop):
+    """An event loop that records every scheduling event into the current recorder."""
+
+    def __init__(self, selector: Any = None, *, recorder: core.Recorder | None = None) -> None:
+        # The base constructor already registers the self-pipe reader: be ready before it.
+        self._lv_rec = rec = recorder or core.current()
+        self._lv_src = rec.new_source(self)
+        self._lv_buf: list[Any] = [self._lv_src]
+        self._lv_lock = threading.Lock()
+        self._lv_last_flush = _clock()
+        self._lv_strings: dict[str, int] = {}
+        self._lv_sid = itertools.count(1)
+        self._lv_sites: dict[Any, tuple[int, int]] = {}
+        self._lv_tasks: dict[int, int] = {}
+        self._lv_refs: dict[int, weakref.ref[Any]] = {}
+        self._lv_task_seq = itertools.count(1)
+        self._lv_names: dict[int, str] = {}
+        self._lv_cancels: dict[int, int] = {}
+        self._lv_timers: dict[int, int] = {}
+        self._lv_timer_seq = itertools.count(1)
+        self._lv_sleeps: dict[int, int] = {}
+        self._lv_closed = False
+        self._lv_fresh: list[int] = []
+        now, loop_now = _clock(), int(self.time() * 1e9)
+        self._lv_offset = now - loop_now
+        thread = threading.current_thread()
+        self._lv_buf.extend((
+            schema.LOOP_OPEN, now, loop_now, thread.ident,
+            self._lv_intern(thread.name), self._lv_intern(type(self).__qualname__),
+        ))  # fmt: skip
+        super().__init__(selector)
+
+    # -- buffer --------------------------------------------------------------------------
+
+    def _lv_flush(self) -> None:
+        """Write the buffered records as one batch."""
+        with self._lv_lock:
+            buf = self._lv_buf
+            if len(buf) <= 1:
+                return
+            self._lv_buf = [self._lv_src]
+        self._lv_last_flush = _clock()
+        self._lv_rec.write(buf)
+
+    def _lv_put_foreign(self, *items: Any) -> None:
+        """Append from a thread that is not running the loop (a GC callback, say)."""
+        with self._lv_lock:
+            self._lv_buf.extend(items)
+
+    def _lv_intern(self, text: str) -> int:
+        sid = self._lv_strings.get(text)
+        if sid is None:
+            sid = self._lv_strings[text] = next(self._lv_sid)
+            self._lv_buf.extend((schema.STR, sid, text))
+        return sid
+
+    def _lv_ns(self, when: float) -> int:
+        return int(when * 1e9) + self._lv_offset
+
+    # -- tasks ---------------------------------------------------------------------------
+
+    def _lv_register(self, task: Any, t: int, eager: int) -> int:
+        """Give `task` a number and record its birth."""
+        tid = id(task)
+        seq = next(self._lv_task_seq)
+        self._lv_tasks[tid] = seq
+        self._lv_refs[tid] = weakref.ref(task, self._lv_gone_callback(tid, seq))
+        parent = asyncio.current_task(self)
+        parent_seq = 0 if parent is None else self._lv_tasks.get(id(parent), 0)
+        coro = task.get_coro() if isinstance(task, _TASK_TYPES) else None
+        coro_name = getattr(coro, "__qualname__", None) or type(coro).__qualname__
+        site = waits.caller_site(sys._getframe(2))
+        name = task.get_name() if isinstance(task, _TASK_TYPES) else repr(task)
+        self._lv_names[seq] = name
+        self._lv_fresh.append(tid)
+        self._lv_buf.extend((
+            schema.TASK_NEW, t, seq, self._lv_intern(name), self._lv_intern(coro_name),
+            self._lv_frame_site(site), parent_seq, eager,
+        ))  # fmt: skip
+        return seq
+
+    def _lv_adopt(self, task: Any) -> int:
+        """Number a task that was made without create_task (``asyncio.Task(...)`` directly)."""
+        return self._lv_register(task, _clock(), 0)
+
+    def _lv_gone_callback(self, tid: int, seq: int) -> Any:
+        loop_ref = weakref.ref(self)
+
+        def gone(_: Any) -> None:
+            loop = loop_ref()
+            if loop is None:
+                return
+            if loop._lv_tasks.get(tid) == seq:
+                del loop._lv_tasks[tid]
+                del loop._lv_refs[tid]
+            loop._lv_names.pop(seq, None)
+            loop._lv_cancels.pop(seq, None)
+            loop._lv_put_foreign(schema.TASK_GONE, _clock(), seq)
+
+        return gone
+
+    def _lv_frame_site(self, frame: Any) -> int:
+        if frame is None:
+            return 0
+        key = (frame.f_code, frame.f_lineno)
+        cached = self._lv_sites.get(key)
+        if cached is None:
+            cached = self._lv_sites[key] = (self._lv_intern(waits.format_site(*key)), 0)
+        return cached[0]
+
+    def _lv_step_end(self, task: Any, t: int, qlen: int) -> None:
+        """Record the end of a step whose task finished, waits, or is new to us."""
+        tid = id(task)
+        seq = self._lv_tasks.get(tid) or self._lv_adopt(task)
+        buf = self._lv_buf
+        name = task.get_name()
+        if name != self._lv_names.get(seq):
+            self._lv_names[seq] = name
+            buf.extend((schema.TASK_NAME, t, seq, self._lv_intern(name)))
+        if task.done():
+            if task.cancelled():
+                buf.extend((STEP_DONE, t, seq, qlen, schema.OUTCOME_CANCELLED, 0))
+                return
+            exc = task._exception
+            if exc is None:
+                buf.extend((STEP_DONE, t, seq, qlen, schema.OUTCOME_OK, 0))
+            else:
+                detail = self._lv_intern(waits.format_exception(exc))
+                buf.extend((STEP_DONE, t, seq, qlen, schema.OUTCOME_FAILED, detail))
+            return
+        waiter = task._fut_waiter
+        if waiter is None:
+            buf.extend((STEP_YIELD, t, seq, qlen))
+            return
+        kind, ref = self._lv_waiter_kind(waiter)
+        frames = waits.await_frames(task.get_coro())
+        if kind == schema.WAIT_FUTURE:
+            kind = waits.primitive_of(frames) or kind
+        site, chain = self._lv_chain(frames)
+        buf.extend((STEP_WAIT, t, seq, qlen, kind, ref, site, chain))
+
+    def _lv_waiter_kind(self, waiter: Any) -> tuple[int, int]:
+        if isinstance(waiter, _TASK_TYPES):
+            return schema.WAIT_TASK, self._lv_tasks.get(id(waiter)) or self._lv_adopt(waiter)
+        timer = self._lv_sleeps.pop(id(waiter), 0)
+        if timer:
+            return schema.WAIT_SLEEP, timer
+        if isinstance(waiter, _GATHERING):
+            return schema.WAIT_GATHER, 0
+        return schema.WAIT_FUTURE, 0
+
+    def _lv_chain(self, frames: list[Any]) -> tuple[int, int]:
+        """String ids of the suspension site and of the whole await chain."""
+        if not frames:
+            return 0, 0
+        key = tuple((frame.f_code, frame.f_lasti) for frame in frames)
+        cached = self._lv_sites.get(key)
+        if cached is None:
+            lines = [waits.format_site(frame.f_code, frame.f_lineno) for frame in frames]
+            user = [line for frame, line in zip(frames, lines, strict=True)
+                    if not waits.is_library_frame(frame)]  # fmt: skip
+            site = user[-1] if user else lines[-1]
+            cached = self._lv_sites[key] = (
+                self._lv_intern(site),
+                self._lv_intern("\n".join(lines)),
+            )
+        return cached
+
+    def _lv_check_names(self) -> None:
+        """Record the names given just after creation (``asyncio.create_task(name=...)``)."""
+        fresh, self._lv_fresh = self._lv_fresh, []
+        for tid in fresh:
+            ref = self._lv_refs.get(tid)
+            task = ref() if ref is not None else None
+            if task is None:
+                continue
+            seq = self._lv_tasks[tid]
+            name = task.get_name()
+            if name != self._lv_names.get(seq):
+                self._lv_names[seq] = name
+                self._lv_buf.extend((schema.TASK_NAME, _clock(), seq, self._lv_intern(name)))
+
+    def _lv_cancel_check(self, task: Any, seq: int, t: int) -> None:
+        requests = task.cancelling()
+        if requests > self._lv_cancels.get(seq, 0):
+            self._lv_buf.extend((schema.TASK_CANCEL, t, seq, requests))
+        self._lv_cancels[seq] = requests
+
+    def _lv_run_task(self, handle: Any, task: Any, ready: Any) -> None:
+        """Run a wakeup (or a pure-Python task's step) and record it."""
+        seq = self._lv_tasks.get(id(task)) or self._lv_adopt(task)
+        self._lv_cancel_check(task, seq, _clock())
+        if self._debug:
+            self._lv_run_debug(handle)
+        else:
+            handle._run()
+        self._lv_step_end(task, _clock(), len(ready))
+
+    def _lv_run_debug(self, handle: Any) -> None:
+        """Run a handle the way the base loop does in debug mode (slow callback warning)."""
+        try:
+            self._current_handle = handle
+            t0 = self.time()
+            handle._run()
+            dt = self.time() - t0
+            if dt >= self.slow_callback_duration:
+                base_events.logger.warning(
+                    "Executing %s took %.3f seconds", base_events._format_handle(handle), dt
+                )
+        finally:
+            self._current_handle = None
+
+    def _lv_what(self, callback: Any) -> int:
+        return self._lv_intern(waits.describe_callback(callback))
+
+    # -- the loop iteration ----------------------------------------------------------------
+
+    def _run_once(self) -> None:
+        """One iteration of the loop, as BaseEventLoop._run_once does it, recorded."""
+        buf = self._lv_buf
+        now = _clock()
+        if len(buf) > core.FLUSH_ITEMS or now - self._lv_last_flush > core.FLUSH_NS:
+            self._lv_flush()
+            buf = self._lv_buf
+        ext = buf.extend
+        if self._lv_fresh:
+            self._lv_check_names()
+        scheduled = self._scheduled
+        sched_count = len(scheduled)
+        if (
+            sched_count > _MIN_SCHEDULED
+            and self._timer_cancelled_count / sched_count > _MIN_CANCELLED_FRACTION
+        ):
+            new_scheduled = []
+            for handle in scheduled:
+                if handle._cancelled:
+                    handle._scheduled = False
+                else:
+                    new_scheduled.append(handle)
+            heapq.heapify(new_scheduled)
+            self._scheduled = scheduled = new_scheduled
+            self._timer_cancelled_count = 0
+        else:
+            while scheduled and scheduled[0]._cancelled:
+                self._timer_cancelled_count -= 1
+                handle = heapq.heappop(scheduled)
+                handle._scheduled = False
+
+        ready = self._ready
+        timeout = None
+        if ready or self._stopping:
+            timeout = 0
+        elif scheduled:
+            timeout = scheduled[0]._when - self.time()
+            if timeout > _MAX_TIMEOUT:
+                timeout = _MAX_TIMEOUT
+            elif timeout < 0:
+                timeout = 0
+
+        if timeout != 0 and len(buf) > 1:
+            # About to block: let a live viewer see everything up to here.
+            self._lv_flush()
+            buf = self._lv_buf
+            ext = buf.extend
+
+        qlen = len(ready)
+        t0 = _clock()
+        event_list = self._selector.select(timeout)
+        t1 = _clock()
+        ext((SELECT, t0, -1 if timeout is None else int(timeout * 1e9), t1, len(event_list), qlen))
+        for key, mask in event_list:
+            ext((IO_EVENT, key.fd, mask))
+        self._process_events(event_list)
+        event_list = None
+        qlen_io = len(ready)
+
+        end_time = self.time() + self._clock_resolution
+        timers = self._lv_timers
+        while scheduled:
+            handle = scheduled[0]
+            if handle._when >= end_time:
+                break
+            handle = heapq.heappop(scheduled)
+            handle._scheduled = False
+            ready.append(handle)
+            ext((TIMER_DUE, timers.pop(id(handle), 0)))
+
+        ntodo = len(ready)
+        ext((READY, _clock(), qlen_io, ntodo, len(scheduled)))
+        step_wrapper = _STEP_WRAPPER
+        task_seqs = self._lv_tasks
+        popleft = ready.popleft
+        debug = self._debug
+        handle = callback = task = None
+        try:
+            for _ in range(ntodo):
+                handle = popleft()
+                if handle._cancelled:
+                    ext((SKIP, len(ready)))
+                    continue
+                callback = handle._callback
+                if type(callback) is step_wrapper:
+                    task = callback.__self__
+                    if debug:
+                        self._lv_run_debug(handle)
+                    else:
+                        handle._run()
+                    t = _clock()
+                    if task._fut_waiter is None and not task.done():
+                        seq = task_seqs.get(id(task)) or self._lv_adopt(task)
+                        ext((STEP_YIELD, t, seq, len(ready)))
+                    else:
+                        self._lv_step_end(task, t, len(ready))
+                elif (
+                    type(callback) is _BuiltinMethod
+                    and isinstance(task := callback.__self__, _TASK_TYPES)
+                    and callback.__name__ == "task_wakeup"
+                ) or (
+                    type(callback) is MethodType
+                    and callback.__func__ in _PY_STEPS
+                    and (task := callback.__self__) is not None
+                ):
+                    self._lv_run_task(handle, task, ready)
+                else:
+                    if debug:
+                        self._lv_run_debug(handle)
+                    else:
+                        handle._run()
+                    ext((CALLBACK, _clock(), len(ready), self._lv_what(callback)))
+                task = None
+        except BaseException:
+            ext((ABORT, _clock(), len(ready)))
+            raise
+        finally:
+            handle = callback = task = None  # break cycles, as the base loop does
+
+    # -- loop lifecycle --------------------------------------------------------------------
+
+    def run_forever(self) -> None:
+        thread = threading.current_thread()
+        self._lv_buf.extend(
+            (schema.RUN_BEGIN, _clock(), thread.ident, self._lv_intern(thread.name))
+        )
+        try:
+            super().run_forever()
+        finally:
+            self._lv_buf.extend((schema.RUN_END, _clock()))
+            self._lv_flush()
+
+    def close(self) -> None:
+        super().close()
+        if not self._lv_closed:
+            self._lv_closed = True
+            self._lv_buf.extend((schema.LOOP_CLOSE, _clock()))
+            self._lv_flush()
+
+    # -- tasks and timers ------------------------------------------------------------------
+
+    def create_task(self, coro: Any, **kwargs: Any) -> Any:
+        maybe_eager = _EAGER and (self._task_factory is not None or bool(kwargs.get("eager_start")))
+        if maybe_eager:
+            self._lv_buf.extend((schema.EAGER_BEGIN, _clock()))
+        task = super().create_task(coro, **kwargs)
+        t = _clock()
+        if task._source_traceback:
+            waits.strip_own_frames(task._source_traceback)
+        if id(task) in self._lv_tasks:
+            return task  # numbered already, by a child its eager first step created
+        eager = (
+            maybe_eager
+            and isinstance(task, _TASK_TYPES)
+            and (task.done() or getattr(task.get_coro(), "cr_suspended", False))
+        )
+        self._lv_register(task, t, int(eager))
+        if eager:
+            self._lv_step_end(task, t, len(self._ready))
+        return task
+
+    def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
+        timer = super().call_at(when, callback, *args, context=context)
+        if timer._source_traceback:
+            waits.strip_own_frames(timer._source_traceback)
+        seq = next(self._lv_timer_seq)
+        self._lv_timers[id(timer)] = seq
+        if callback is _SLEEP_CALLBACK and args:
+            self._lv_sleeps[id(args[0])] = seq
+        self._lv_buf.extend(
+            (schema.TIMER_ADD, _clock(), seq, self._lv_ns(when), self._lv_what(callback))
+        )
+        return timer
+
+    def _timer_handle_cancelled(self, handle: Any) -> None:
+        super()._timer_handle_cancelled(handle)
+        seq = self._lv_timers.pop(id(handle), 0)
+        if seq:
+            self._lv_buf.extend((schema.TIMER_CANCEL, _clock(), seq))
+
+    def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
+        handle = super().call_soon_threadsafe(callback, *args, context=context)
+        if handle._source_traceback:
+            waits.strip_own_frames(handle._source_traceback)
+        rec = self._lv_rec
+        what = rec.intern(waits.describe_callback(callback))
+        rec.emit(schema.THREADSAFE, _clock(), self._lv_src, _get_ident(), what)
+        return handle
+
+    # -- I/O watchers ----------------------------------------------------------------------
+
+    def _lv_io(self, kind: int, fd: Any, mask: int, callback: Any = None) -> None:
+        try:
+            fd = fd if isinstance(fd, int) else fd.fileno()
+        except Exception:
+            return
+        if kind == schema.IO_ADD:
+            self._lv_buf.extend((kind, _clock(), fd, mask, self._lv_what(callback)))
+        else:
+            self._lv_buf.extend((kind, _clock(), fd, mask))
+
+    def _add_reader(self, fd: Any, callback: Any, *args: Any) -> Any:
+        result = super()._add_reader(fd, callback, *args)
+        self._lv_io(schema.IO_ADD, fd, schema.READ, callback)
+        return result
+
+    def _add_writer(self, fd: Any, callback: Any, *args: Any) -> Any:
+        result = super()._add_writer(fd, callback, *args)
+        self._lv_io(schema.IO_ADD, fd, schema.WRITE, callback)
+        return result
+
+    def _remove_reader(self, fd: Any) -> bool:
+        removed = super()._remove_reader(fd)
+        if removed:
+            self._lv_io(schema.IO_REMOVE, fd, schema.READ)
+        return removed
+
+    def _remove_writer(self, fd: Any) -> bool:
+        removed = super()._remove_writer(fd)
+        if removed:
+            self._lv_io(schema.IO_REMOVE, fd, schema.WRITE)
+        return removed
+
+    # -- errors ----------------------------------------------------------------------------
+
+    def call_exception_handler(self, context: dict[str, Any]) -> None:
+        try:
+            rec = self._lv_rec
+            future = context.get("future") or context.get("task")
+            task = self._lv_tasks.get(id(future), 0) if future is not None else 0
+            exc = context.get("exception")
+            detail = waits.format_exception(exc) if isinstance(exc, BaseException) else ""
+            message = str(context.get("message", ""))
+            rec.emit(
+                schema.EXCEPTION, _clock(), self._lv_src, task,
+                rec.intern(message), rec.intern(detail) if detail else 0,
+            )  # fmt: skip
+        except Exception:
+            pass  # the program's own handler must run whatever the recorder thinks
+        super().call_exception_handler(context)
+
+
+def _step_wrapper_type() -> type:
+    """The type of the C Task's step callback (TaskStepMethWrapper), seen once at import."""
+    class _Probe(asyncio.AbstractEventLoop):
+        seen: Any = None
+
+        def call_soon(self, callback: Any, *args: Any, context: Any = None) -> None:
+            _Probe.seen = type(callback)
+
+        def get_debug(self) -> bool:
+            return False
+
+    async def nothing() -> None:
+        return None
+
+    coro = nothing()
+    try:
+        task = tasks.Task(coro, loop=_Probe())
+        task._log_destroy_pending = False
+    finally:
+        coro.close()
+    return _Probe.seen
+
+
+_STEP_WRAPPER = _step_wrapper_type()

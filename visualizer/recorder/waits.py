@@ -1,0 +1,142 @@
+"""What a suspended task waits on, and where: read from its await chain, never by changing it.
+
+Everything here reads frames and code objects only; nothing keeps a reference to the program's
+objects after it returns.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import os
+import sys
+from types import CodeType, FrameType
+from typing import Any
+
+from ..trace import schema
+
+ASYNCIO_DIR = os.path.dirname(asyncio.__file__) + os.sep
+_OWN_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__))) + os.sep
+
+
+def _codes(*functions: Any) -> list[CodeType]:
+    return [f.__code__ for f in functions if f is not None and hasattr(f, "__code__")]
+
+
+def _primitive_codes() -> dict[CodeType, int]:
+    """The asyncio coroutines a task can be suspended in, mapped to a WAIT_* kind."""
+    from asyncio import locks, queues, streams, tasks, threads
+
+    taskgroup = asyncio.TaskGroup
+    table: list[tuple[list[CodeType], int]] = [
+        (_codes(queues.Queue.get), schema.WAIT_QUEUE_GET),
+        (_codes(queues.Queue.put), schema.WAIT_QUEUE_PUT),
+        (_codes(locks.Lock.acquire), schema.WAIT_LOCK),
+        (_codes(locks.Event.wait), schema.WAIT_EVENT),
+        (_codes(locks.Semaphore.acquire), schema.WAIT_SEMAPHORE),
+        (_codes(locks.Condition.wait, getattr(locks.Condition, "wait_for", None)),
+         schema.WAIT_CONDITION),
+        (_codes(getattr(locks, "Barrier", None) and locks.Barrier.wait,
+                getattr(locks.Barrier, "_block", None), getattr(locks.Barrier, "_wait", None)),
+         schema.WAIT_BARRIER),
+        (_codes(taskgroup.__aexit__, getattr(taskgroup, "_aexit", None)), schema.WAIT_TASKGROUP),
+        (_codes(tasks.sleep), schema.WAIT_SLEEP),
+        (_codes(tasks.wait, getattr(tasks, "_wait", None)), schema.WAIT_WAIT),
+        (_codes(threads.to_thread), schema.WAIT_THREAD),
+        (_codes(streams.StreamReader._wait_for_data), schema.WAIT_IO_READ),
+        (_codes(streams.StreamWriter.drain, streams.FlowControlMixin._drain_helper),
+         schema.WAIT_IO_WRITE),
+    ]  # fmt: skip
+    from asyncio import selector_events
+
+    loop_cls = selector_events.BaseSelectorEventLoop
+    for name in ("sock_recv", "sock_recv_into", "sock_recvfrom", "sock_recvfrom_into",
+                 "sock_accept"):  # fmt: skip
+        table.append((_codes(getattr(loop_cls, name, None)), schema.WAIT_IO_READ))
+    for name in ("sock_sendall", "sock_sendto", "sock_connect"):
+        table.append((_codes(getattr(loop_cls, name, None)), schema.WAIT_IO_WRITE))
+    return {code: kind for codes, kind in table for code in codes}
+
+
+PRIMITIVES = _primitive_codes()
+
+
+def await_frames(coro: Any) -> list[FrameType]:
+    """The frames of a suspended coroutine's await chain, outermost first."""
+    frames = []
+    obj = coro
+    while obj is not None:
+        frame = getattr(obj, "cr_frame", None)
+        if frame is not None:
+            frames.append(frame)
+            obj = obj.cr_await
+            continue
+        frame = getattr(obj, "gi_frame", None)
+        if frame is None:
+            break
+        frames.append(frame)
+        obj = obj.gi_yieldfrom
+    return frames
+
+
+def primitive_of(frames: list[FrameType]) -> int:
+    """The WAIT_* kind named by the innermost asyncio primitive in the chain, or 0."""
+    for frame in reversed(frames):
+        kind = PRIMITIVES.get(frame.f_code)
+        if kind:
+            return kind
+    return 0
+
+
+def format_site(code: CodeType, lineno: int | None) -> str:
+    """``path:line in function``, the way a person reads a stack."""
+    return f"{code.co_filename}:{lineno or code.co_firstlineno} in {code.co_qualname}"
+
+
+def is_library_frame(frame: FrameType) -> bool:
+    filename = frame.f_code.co_filename
+    return filename.startswith(ASYNCIO_DIR) or filename.startswith(_OWN_DIR)
+
+
+def caller_site(frame: FrameType | None) -> FrameType | None:
+    """The first frame outside asyncio and loopviz, walking outwards from `frame`."""
+    while frame is not None and is_library_frame(frame):
+        frame = frame.f_back
+    return frame
+
+
+def strip_own_frames(stack: list[Any]) -> None:
+    """Remove loopviz's frames from a debug-mode ``_source_traceback`` (a list of FrameSummary)."""
+    stack[:] = [entry for entry in stack if not entry.filename.startswith(_OWN_DIR)]
+
+
+def describe_callback(callback: Any) -> str:
+    """A short name for a callback: its qualified name, looking through partial and methods."""
+    if isinstance(callback, functools.partial):
+        return f"partial({describe_callback(callback.func)})"
+    function = getattr(callback, "__func__", callback)
+    name = getattr(function, "__qualname__", None) or getattr(function, "__name__", None)
+    if name is None:
+        return type(callback).__qualname__
+    owner = getattr(callback, "__self__", None)
+    if owner is not None and not isinstance(owner, type) and "." not in name:
+        # a builtin bound method: say whose
+        return f"{type(owner).__qualname__}.{name}"
+    return name
+
+
+def format_exception(exc: BaseException) -> str:
+    """Traceback text for an exception, never raising."""
+    import traceback
+
+    try:
+        return "".join(traceback.format_exception(exc)).rstrip()
+    except Exception:  # a broken __str__ must not break the recorder
+        return f"{type(exc).__qualname__}: <unprintable>"
+
+
+def python_step_functions() -> frozenset[Any]:
+    """The step and wakeup functions of the pure-Python Task, which the C Task doesn't use."""
+    py_task = getattr(sys.modules["asyncio.tasks"], "_PyTask", None)
+    names = ("_Task__step", "_Task__wakeup")
+    return frozenset(getattr(py_task, name) for name in names if hasattr(py_task, name))

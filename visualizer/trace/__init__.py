@@ -1,0 +1,1 @@
+"""The trace: one byte format for files, live streams and sockets."""

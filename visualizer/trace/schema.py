@@ -1,0 +1,191 @@
+"""The record kinds of a loopviz trace and the fields each one carries.
+
+A batch is a flat msgpack array: ``[source, kind, field, field, ..., kind, field, ...]``.
+Every kind has a fixed number of fields, listed in ``FIELDS``; a field whose name ends in ``$``
+holds a string id, defined earlier in the same source by a ``STR`` record. A source is one event
+loop (1, 2, ...) or the process itself (0: other threads, program output, exit).
+
+Times are ``time.perf_counter_ns()`` values (CLOCK_MONOTONIC on Linux, shared by all threads).
+
+Between two handle records of a loop (``STEP_*``, ``CALLBACK``, ``SKIP``) every other record
+happened while the later handle ran. A handle's begin is the time of the record before it (the
+previous handle's end, or ``READY.t`` for the first one of an iteration): the loop's own
+bookkeeping between two handles is well under a microsecond, so one clock read per handle does.
+``qlen`` is ``len(loop._ready)`` just after the handle ran: since the ready queue is FIFO, a
+replay can tell which handle scheduled every later one without watching ``call_soon``.
+"""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from typing import Final
+
+FORMAT_VERSION: Final = 1
+MAGIC: Final = b"LOOPVIZ\x00"
+
+class Kind(IntEnum):
+    """Record kinds. The recorder binds them to plain ints on its hot path."""
+
+    STR = 1
+    LOOP_OPEN = 2
+    LOOP_CLOSE = 3
+    RUN_BEGIN = 4
+    RUN_END = 5
+    SELECT = 6
+    IO_EVENT = 7
+    TIMER_DUE = 8
+    READY = 9
+    CALLBACK = 10
+    SKIP = 11
+    STEP_YIELD = 12
+    STEP_WAIT = 13
+    STEP_DONE = 14
+    TASK_NEW = 15
+    TASK_NAME = 16
+    TASK_CANCEL = 17
+    TASK_GONE = 18
+    EAGER_BEGIN = 19
+    TIMER_ADD = 20
+    TIMER_CANCEL = 21
+    IO_ADD = 22
+    IO_REMOVE = 23
+    THREADSAFE = 24
+    EXCEPTION = 25
+    MARK = 26
+    OUTPUT = 27
+    EXIT = 28
+    DROPPED = 29
+    ABORT = 30
+
+
+STR: Final = int(Kind.STR)
+LOOP_OPEN: Final = int(Kind.LOOP_OPEN)
+LOOP_CLOSE: Final = int(Kind.LOOP_CLOSE)
+RUN_BEGIN: Final = int(Kind.RUN_BEGIN)
+RUN_END: Final = int(Kind.RUN_END)
+SELECT: Final = int(Kind.SELECT)
+IO_EVENT: Final = int(Kind.IO_EVENT)
+TIMER_DUE: Final = int(Kind.TIMER_DUE)
+READY: Final = int(Kind.READY)
+CALLBACK: Final = int(Kind.CALLBACK)
+SKIP: Final = int(Kind.SKIP)
+STEP_YIELD: Final = int(Kind.STEP_YIELD)
+STEP_WAIT: Final = int(Kind.STEP_WAIT)
+STEP_DONE: Final = int(Kind.STEP_DONE)
+TASK_NEW: Final = int(Kind.TASK_NEW)
+TASK_NAME: Final = int(Kind.TASK_NAME)
+TASK_CANCEL: Final = int(Kind.TASK_CANCEL)
+TASK_GONE: Final = int(Kind.TASK_GONE)
+EAGER_BEGIN: Final = int(Kind.EAGER_BEGIN)
+TIMER_ADD: Final = int(Kind.TIMER_ADD)
+TIMER_CANCEL: Final = int(Kind.TIMER_CANCEL)
+IO_ADD: Final = int(Kind.IO_ADD)
+IO_REMOVE: Final = int(Kind.IO_REMOVE)
+THREADSAFE: Final = int(Kind.THREADSAFE)
+EXCEPTION: Final = int(Kind.EXCEPTION)
+MARK: Final = int(Kind.MARK)
+OUTPUT: Final = int(Kind.OUTPUT)
+EXIT: Final = int(Kind.EXIT)
+DROPPED: Final = int(Kind.DROPPED)
+ABORT: Final = int(Kind.ABORT)
+
+FIELDS: Final[dict[int, tuple[str, ...]]] = {
+    STR: ("id", "text"),
+    # loop: small id within the process; the source of its batches.
+    LOOP_OPEN: ("t", "loop_time_ns", "thread", "thread_name$", "cls$"),
+    LOOP_CLOSE: ("t",),
+    RUN_BEGIN: ("t", "thread", "thread_name$"),
+    RUN_END: ("t",),
+    # select: timeout_ns is -1 for "block until I/O"; qlen is len(ready) when the iteration began.
+    SELECT: ("t", "timeout_ns", "t_end", "events", "qlen"),
+    IO_EVENT: ("fd", "mask"),
+    TIMER_DUE: ("timer",),
+    # ready: the iteration is about to run `ntodo` handles; qlen_io is len(ready) after the I/O
+    # phase (the handles appended by it), ntodo after the timer phase.
+    READY: ("t", "qlen_io", "ntodo", "timers"),
+    CALLBACK: ("t", "qlen", "what$"),
+    SKIP: ("qlen",),
+    STEP_YIELD: ("t", "task", "qlen"),
+    # wait: a WAIT_* kind; ref: the awaited task, the sleep's timer, an fd, or 0.
+    STEP_WAIT: ("t", "task", "qlen", "wait", "ref", "site$", "chain$"),
+    # outcome: OUTCOME_*; detail: the exception's traceback text, or "".
+    STEP_DONE: ("t", "task", "qlen", "outcome", "detail$"),
+    TASK_NEW: ("t", "task", "name$", "coro$", "site$", "parent", "eager"),
+    TASK_NAME: ("t", "task", "name$"),
+    # requests: task.cancelling() when the request was seen (at the task's next step); the
+    # replay knows who asked from which handle scheduled that step.
+    TASK_CANCEL: ("t", "task", "requests"),
+    TASK_GONE: ("t", "task"),
+    EAGER_BEGIN: ("t",),
+    TIMER_ADD: ("t", "timer", "when_ns", "what$"),
+    TIMER_CANCEL: ("t", "timer"),
+    IO_ADD: ("t", "fd", "mask", "what$"),
+    IO_REMOVE: ("t", "fd", "mask"),
+    # source 0: another thread scheduled a callback on `loop`.
+    THREADSAFE: ("t", "loop", "thread", "what$"),
+    # source 0: the loop's exception handler was called; task: the failed task, if known.
+    EXCEPTION: ("t", "loop", "task", "message$", "detail$"),
+    # source 0: visualizer.mark(text); loop and task are 0 outside a recorded loop or task.
+    MARK: ("t", "loop", "task", "text$"),
+    # source 0: one chunk of the program's stdout (1) or stderr (2).
+    OUTPUT: ("t", "stream", "text"),
+    # source 0: how the program ended; status is the exit status (negative: killed by signal).
+    EXIT: ("t", "status", "detail"),
+    DROPPED: ("t", "records"),
+    # a handle raised SystemExit or KeyboardInterrupt out of the loop.
+    ABORT: ("t", "qlen"),
+}
+
+
+ARITY: Final[dict[int, int]] = {kind: len(fields) for kind, fields in FIELDS.items()}
+
+# What a task waits on after a step (STEP_WAIT.wait).
+WAIT_FUTURE: Final = 1
+WAIT_TASK: Final = 2
+WAIT_SLEEP: Final = 3
+WAIT_QUEUE_GET: Final = 4
+WAIT_QUEUE_PUT: Final = 5
+WAIT_LOCK: Final = 6
+WAIT_EVENT: Final = 7
+WAIT_SEMAPHORE: Final = 8
+WAIT_CONDITION: Final = 9
+WAIT_GATHER: Final = 10
+WAIT_TASKGROUP: Final = 11
+WAIT_IO_READ: Final = 12
+WAIT_IO_WRITE: Final = 13
+WAIT_THREAD: Final = 14
+WAIT_WAIT: Final = 15
+WAIT_BARRIER: Final = 16
+
+WAIT_NAMES: Final[dict[int, str]] = {
+    0: "yield",
+    WAIT_FUTURE: "future",
+    WAIT_TASK: "task",
+    WAIT_SLEEP: "sleep",
+    WAIT_QUEUE_GET: "Queue.get",
+    WAIT_QUEUE_PUT: "Queue.put",
+    WAIT_LOCK: "Lock.acquire",
+    WAIT_EVENT: "Event.wait",
+    WAIT_SEMAPHORE: "Semaphore.acquire",
+    WAIT_CONDITION: "Condition.wait",
+    WAIT_GATHER: "gather",
+    WAIT_TASKGROUP: "TaskGroup",
+    WAIT_IO_READ: "I/O read",
+    WAIT_IO_WRITE: "I/O write",
+    WAIT_THREAD: "thread",
+    WAIT_WAIT: "asyncio.wait",
+    WAIT_BARRIER: "Barrier.wait",
+}
+
+OUTCOME_OK: Final = 0
+OUTCOME_CANCELLED: Final = 1
+OUTCOME_FAILED: Final = 2
+OUTCOME_NAMES: Final[dict[int, str]] = {
+    OUTCOME_OK: "finished",
+    OUTCOME_CANCELLED: "cancelled",
+    OUTCOME_FAILED: "failed",
+}
+
+# Interest masks, as selectors uses them.
+READ: Final = 1
+WRITE: Final = 2
