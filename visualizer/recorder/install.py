@@ -100,10 +100,8 @@ def mark(text: str) -> None:
     """Put a mark with `text` on the timeline, at this moment, in the current task."""
     loop = asyncio._get_running_loop()
     if isinstance(loop, RecordingEventLoop):
-        recorder = loop._lv_rec
         task = asyncio.current_task(loop)
-        task_seq = loop._lv_tasks.get(id(task), 0) if task is not None else 0
-        source = loop._lv_src
+        loop._lv_note(schema.MARK, loop._lv_tasks.get(id(task), 0) if task else 0, str(text))
     else:
-        recorder, task_seq, source = core.current(), 0, 0
-    recorder.emit(schema.MARK, core.clock(), source, task_seq, recorder.intern(str(text)))
+        recorder = core.current()
+        recorder.emit(schema.MARK, core.clock(), 0, 0, recorder.intern(str(text)))

@@ -324,10 +324,11 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             buf = self._lv_buf
             ext = buf.extend
 
-        qlen = len(ready)
         t0 = _clock()
         event_list = self._selector.select(timeout)
         t1 = _clock()
+        # What other threads (or signal handlers) appended is in here too: the replay can tell.
+        qlen = len(ready)
         ext((SELECT, t0, -1 if timeout is None else int(timeout * 1e9), t1, len(event_list), qlen))
         for key, mask in event_list:
             ext((IO_EVENT, key.fd, mask))
@@ -457,12 +458,13 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             self._lv_buf.extend((schema.TIMER_CANCEL, _clock(), seq))
 
     def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
-        handle = super().call_soon_threadsafe(callback, *args, context=context)
-        if handle._source_traceback:
-            waits.strip_own_frames(handle._source_traceback)
+        # Written before the append, so it precedes in the trace whatever batch sees the handle.
         rec = self._lv_rec
         what = rec.intern(waits.describe_callback(callback))
         rec.emit(schema.THREADSAFE, _clock(), self._lv_src, _get_ident(), what)
+        handle = super().call_soon_threadsafe(callback, *args, context=context)
+        if handle._source_traceback:
+            waits.strip_own_frames(handle._source_traceback)
         return handle
 
     # -- I/O watchers ----------------------------------------------------------------------
@@ -499,20 +501,25 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             self._lv_io(schema.IO_REMOVE, fd, schema.WRITE)
         return removed
 
-    # -- errors ----------------------------------------------------------------------------
+    # -- errors and marks ------------------------------------------------------------------
+
+    def _lv_note(self, kind: int, task: int, *texts: str) -> None:
+        """Record an EXCEPTION or MARK: in place when on the loop's thread, else via source 0."""
+        if self._thread_id == _get_ident() or self._thread_id is None:
+            sids = [self._lv_intern(text) if text else 0 for text in texts]
+            self._lv_buf.extend((kind, _clock(), 0, task, *sids))
+        else:
+            rec = self._lv_rec
+            sids = [rec.intern(text) if text else 0 for text in texts]
+            rec.emit(kind, _clock(), self._lv_src, task, *sids)
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         try:
-            rec = self._lv_rec
             future = context.get("future") or context.get("task")
             task = self._lv_tasks.get(id(future), 0) if future is not None else 0
             exc = context.get("exception")
             detail = waits.format_exception(exc) if isinstance(exc, BaseException) else ""
-            message = str(context.get("message", ""))
-            rec.emit(
-                schema.EXCEPTION, _clock(), self._lv_src, task,
-                rec.intern(message), rec.intern(detail) if detail else 0,
-            )  # fmt: skip
+            self._lv_note(schema.EXCEPTION, task, str(context.get("message", "")), detail)
         except Exception:
             pass  # the program's own handler must run whatever the recorder thinks
         super().call_exception_handler(context)
@@ -520,6 +527,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
 
 def _step_wrapper_type() -> type:
     """The type of the C Task's step callback (TaskStepMethWrapper), seen once at import."""
+
     class _Probe(asyncio.AbstractEventLoop):
         seen: Any = None
 

@@ -23,6 +23,7 @@ from typing import Final
 FORMAT_VERSION: Final = 1
 MAGIC: Final = b"LOOPVIZ\x00"
 
+
 class Kind(IntEnum):
     """Record kinds. The recorder binds them to plain ints on its hot path."""
 
@@ -96,7 +97,7 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
     LOOP_CLOSE: ("t",),
     RUN_BEGIN: ("t", "thread", "thread_name$"),
     RUN_END: ("t",),
-    # select: timeout_ns is -1 for "block until I/O"; qlen is len(ready) when the iteration began.
+    # select: timeout_ns is -1 for "block until I/O"; qlen is len(ready) when select returned.
     SELECT: ("t", "timeout_ns", "t_end", "events", "qlen"),
     IO_EVENT: ("fd", "mask"),
     TIMER_DUE: ("timer",),
@@ -123,9 +124,10 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
     IO_REMOVE: ("t", "fd", "mask"),
     # source 0: another thread scheduled a callback on `loop`.
     THREADSAFE: ("t", "loop", "thread", "what$"),
-    # source 0: the loop's exception handler was called; task: the failed task, if known.
+    # the loop's exception handler was called; task: the failed task, if known. In a loop's
+    # own source `loop` is 0; from another thread it comes through source 0 naming the loop.
     EXCEPTION: ("t", "loop", "task", "message$", "detail$"),
-    # source 0: visualizer.mark(text); loop and task are 0 outside a recorded loop or task.
+    # visualizer.mark(text), placed like EXCEPTION; loop and task are 0 outside any loop.
     MARK: ("t", "loop", "task", "text$"),
     # source 0: one chunk of the program's stdout (1) or stderr (2).
     OUTPUT: ("t", "stream", "text"),

@@ -1,0 +1,181 @@
+"""Real programs under the recorder: servers, threads, subprocesses, signals, many loops."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import threading
+
+from tests.conftest import record_run, replay_bytes, task_named
+from visualizer import RecordingEventLoop, record
+from visualizer.trace import schema
+
+
+def test_streams_echo_server_and_clients_show_io_waits_and_io_wakeups():
+    async def handle(reader, writer):
+        while data := await reader.readline():
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+        await writer.wait_closed()
+
+    async def client(port, n):
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        for i in range(n):
+            writer.write(f"{i}\n".encode())
+            assert await reader.readline() == f"{i}\n".encode()
+        writer.close()
+        await writer.wait_closed()
+
+    async def main():
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        async with server:
+            await asyncio.gather(*(client(port, 20) for _ in range(5)))
+        return "ok"
+
+    result, model = record_run(main)
+    assert result == "ok"
+    loop = model.loops[min(model.loops)]
+    assert loop.io_events >= 100
+    io_read_waits = [
+        task for task in model.tasks if any(s.wait == schema.WAIT_IO_READ for s in task.steps)
+    ]
+    assert len(io_read_waits) >= 10  # 5 clients and 5 handlers wait on readline
+    woken_by_io = [t for t in model.tasks if any(w.startswith("I/O fd") for w in t.wakers)]
+    assert woken_by_io, "no task was woken by I/O"
+    assert not loop.watchers.get((0, 1))  # everything closed cleanly
+
+
+def test_run_in_executor_result_comes_back_from_the_pool_thread():
+    def work(x):
+        return x * 2
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        return await asyncio.gather(*(loop.run_in_executor(None, work, i) for i in range(10)))
+
+    result, model = record_run(main)
+    assert result == [i * 2 for i in range(10)]
+    assert model.loops[min(model.loops)].threadsafe_calls >= 10
+
+
+def test_subprocess_output_and_exit_status_pass_through():
+    async def main():
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", "print('from child'); raise SystemExit(3)",
+            stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await proc.communicate()
+        return out, proc.returncode
+
+    (out, code), model = record_run(main)
+    assert out == b"from child\n"
+    assert code == 3
+    assert model.tasks[0].outcome == schema.OUTCOME_OK
+
+
+def test_signal_handler_runs_as_a_callback():
+    async def main():
+        loop = asyncio.get_running_loop()
+        got = asyncio.Event()
+        loop.add_signal_handler(signal.SIGUSR1, got.set)
+        os.kill(os.getpid(), signal.SIGUSR1)
+        await asyncio.wait_for(got.wait(), 5)
+        loop.remove_signal_handler(signal.SIGUSR1)
+        return "signalled"
+
+    result, model = record_run(main)
+    assert result == "signalled"
+    assert model.tasks[0].outcome == schema.OUTCOME_OK
+
+
+def test_cancelling_a_waiting_task_records_the_request_and_the_outcome():
+    async def victim():
+        await asyncio.sleep(10)
+
+    async def main():
+        task = asyncio.create_task(victim(), name="victim")
+        await asyncio.sleep(0.001)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return "cancelled"
+
+    result, model = record_run(main)
+    assert result == "cancelled"
+    victim_task = task_named(model, "victim")
+    assert victim_task.outcome == schema.OUTCOME_CANCELLED
+    ((when, by),) = victim_task.cancel_requests
+    assert by.startswith(model.tasks[0].name), by
+
+
+def test_many_loops_in_threads_lose_no_records():
+    steps_per_loop = 300
+    loops = 4
+
+    async def spin():
+        for _ in range(steps_per_loop):
+            await asyncio.sleep(0)
+
+    def run_one():
+        loop = RecordingEventLoop()
+        try:
+            loop.run_until_complete(spin())
+        finally:
+            loop.close()
+
+    with record() as recording:
+        threads = [threading.Thread(target=run_one) for _ in range(loops)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    model = replay_bytes(recording.data())
+    assert len(model.loops) == loops
+    assert {loop.thread for loop in model.loops.values()} == {t.ident for t in threads}
+    for loop in model.loops.values():
+        assert loop.steps == steps_per_loop + 1
+        assert loop.closed is not None
+    assert sorted(len(task.steps) for task in model.tasks) == [steps_per_loop + 1] * loops
+
+
+def test_call_soon_threadsafe_is_attributed_to_the_other_thread():
+    async def main():
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        threading.Thread(target=loop.call_soon_threadsafe, args=(done.set_result, 7)).start()
+        return await done
+
+    result, model = record_run(main)
+    assert result == 7
+    wakers = model.tasks[0].wakers
+    assert any(w.startswith("another thread") for w in wakers), wakers
+
+
+def test_mark_lands_in_the_task_that_made_it():
+    import visualizer
+
+    async def main():
+        visualizer.mark("halfway")
+        await asyncio.sleep(0)
+
+    _, model = record_run(main)
+    (mark,) = model.marks
+    assert mark.text == "halfway"
+    assert mark.task == model.tasks[0].index
+
+
+def test_loop_exception_handler_calls_are_recorded():
+    async def main():
+        loop = asyncio.get_running_loop()
+        loop.call_soon(lambda: 1 / 0)
+        await asyncio.sleep(0.001)
+
+    _, model = record_run(main)
+    (error,) = model.errors
+    assert error.message.startswith("Exception in callback")
+    assert "ZeroDivisionError" in error.detail

@@ -1,0 +1,159 @@
+"""The loopviz commands. Every argument or input error is one line, never a traceback."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import NoReturn
+
+from .trace.reader import TraceError
+
+PROG = "loopviz"
+
+
+class UsageError(Exception):
+    """A mistake in how loopviz was called: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog=PROG, description="See what Python's asyncio event loop is doing.")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    record = commands.add_parser(
+        "record",
+        help="run a program and record its event loops to a trace file",
+        description="Run a program exactly as 'python script.py' would, recording every asyncio "
+        "event loop it creates. The program's output, argv and exit status are its own.",
+    )
+    record.add_argument("-o", "--output", metavar="FILE", help="trace file to write")
+    record.add_argument("-q", "--quiet", action="store_true", help="don't say where the trace went")
+    record.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
+    record.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args...]")
+
+    summary = commands.add_parser(
+        "summary",
+        help="print the tasks and loop totals of a trace",
+        description="Print a table of the tasks in a trace and the totals of each loop.",
+    )
+    summary.add_argument("trace", metavar="FILE", help="a trace written by 'loopviz record'")
+    summary.add_argument("--json", action="store_true", help="print JSON instead of tables")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        args = _parser().parse_args(argv)
+        if args.command == "record":
+            return _record(args)
+        if args.command == "summary":
+            return _summary(args)
+        _parser().print_help()
+        return 2
+    except UsageError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 2
+    except TraceError as exc:
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # The reader went away (`loopviz summary x | head`): say nothing more.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+
+
+# -- record ----------------------------------------------------------------------------------
+
+
+def _default_trace_name(target: str) -> str:
+    stem = Path(target).stem if target.endswith(".py") else target.replace(".", "_")
+    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.lvtrace"
+
+
+def _agent_command(trace: str, module: str | None, program: list[str]) -> list[str]:
+    """The child's command line: the agent, imported from this very copy of loopviz."""
+    package_parent = str(Path(__file__).resolve().parent.parent)
+    bootstrap = (
+        "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+        "from visualizer.recorder import agent; del sys.path[0]; agent.main()"
+    )
+    target = ["-m", module] if module is not None else []
+    return [sys.executable, "-c", bootstrap, package_parent, trace, *target, *program]
+
+
+def _check_target(module: str | None, program: list[str]) -> None:
+    if module is None:
+        if not program:
+            raise UsageError("record needs a script to run: loopviz record script.py [args...]")
+        script = program[0]
+        if not os.path.exists(script):
+            raise UsageError(f"cannot find script {script!r}")
+        if os.path.isdir(script):
+            raise UsageError(f"{script!r} is a directory; give a .py file or use -m MODULE")
+
+
+def _record(args: argparse.Namespace) -> int:
+    _check_target(args.module, args.program)
+    trace = args.output or _default_trace_name(args.module or args.program[0])
+    try:
+        Path(trace).touch()
+    except OSError as exc:
+        raise UsageError(f"cannot write the trace to {trace}: {exc.strerror}") from None
+    command = _agent_command(trace, args.module, args.program)
+    # Ctrl-C reaches the program (same process group); loopviz waits for it to finish.
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        child = subprocess.Popen(command, stdin=None)
+        status = child.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    _append_exit(trace, status)
+    if not args.quiet:
+        print(f"{PROG}: trace written to {trace}", file=sys.stderr)
+    if status < 0:
+        # Die the way the program did, so a shell sees the same status.
+        signal.signal(-status, signal.SIG_DFL)
+        os.kill(os.getpid(), -status)
+    return status
+
+
+def _append_exit(trace: str, status: int) -> None:
+    """Add the exit status the parent saw (covers os._exit and signals the agent can't catch)."""
+    from .recorder.core import clock
+    from .trace import schema
+    from .trace.format import encode_batch
+    from .trace.reader import read_trace
+
+    try:
+        complete = not read_trace(trace).truncated
+    except TraceError:
+        return
+    if complete:
+        with open(trace, "ab") as stream:
+            stream.write(encode_batch([0, schema.EXIT, clock(), status, ""]))
+
+
+# -- summary ---------------------------------------------------------------------------------
+
+
+def _summary(args: argparse.Namespace) -> int:
+    from .model import Model
+    from .summary import print_summary, summary_json
+
+    model = Model.load(args.trace)
+    if args.json:
+        print(summary_json(model, args.trace))
+    else:
+        print_summary(model, args.trace)
+    return 0

@@ -1,0 +1,187 @@
+"""The agent: runs a program as ``python script.py`` would, recording every loop it creates.
+
+Started by ``loopviz record`` in a child process with ``sys.executable``. It installs the
+recording loop, runs the script (or ``-m module``) as ``__main__`` with its own argv and
+``sys.path[0]``, copies stdout/stderr into the trace as it passes them on, and flushes the trace
+however the program ends: normally, by an exception, ``sys.exit``, ``os._exit`` or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import runpy
+import signal
+import sys
+import threading
+import traceback
+from types import TracebackType
+from typing import Any, TextIO
+
+from ..trace import schema
+from . import core, install
+
+# What the agent itself is: frames from here and from runpy are not the program's.
+_AGENT_FILES = {os.path.abspath(__file__).removesuffix("c"), runpy.__file__}
+
+
+class _OutputTee:
+    """Passes writes on to the real stream and records each completed line (or big chunk)."""
+
+    def __init__(self, stream: TextIO, number: int, recorder: core.Recorder) -> None:
+        self._lv_stream = stream
+        self._lv_number = number
+        self._lv_recorder = recorder
+        self._lv_pending: list[str] = []
+        self._lv_size = 0
+        self._lv_lock = threading.Lock()
+
+    def write(self, text: str) -> int:
+        written = self._lv_stream.write(text)
+        if text:
+            with self._lv_lock:
+                self._lv_pending.append(text)
+                self._lv_size += len(text)
+                complete = text.endswith("\n") or self._lv_size >= 65536
+            if complete:
+                self._lv_emit()
+        return written
+
+    def writelines(self, lines: Any) -> None:
+        for line in lines:
+            self.write(line)
+
+    def _lv_emit(self) -> None:
+        with self._lv_lock:
+            if not self._lv_pending:
+                return
+            text = "".join(self._lv_pending)
+            self._lv_pending.clear()
+            self._lv_size = 0
+        self._lv_recorder.emit(schema.OUTPUT, core.clock(), self._lv_number, text)
+
+    def flush(self) -> None:
+        self._lv_stream.flush()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._lv_stream, name)
+
+    def __iter__(self) -> Any:
+        return iter(self._lv_stream)
+
+
+class Agent:
+    """Owns the recorder of one program run and finishes the trace exactly once."""
+
+    def __init__(self, trace_path: str, argv: list[str]) -> None:
+        self.recorder = core.Recorder(core.FileSink(trace_path), {"argv": argv})
+        self.finished = False
+        self.tees: list[_OutputTee] = []
+
+    def start(self) -> None:
+        core.set_current(self.recorder)
+        install._set_policy(install.RecordingEventLoopPolicy())
+        self.tees = [
+            _OutputTee(sys.stdout, 1, self.recorder),
+            _OutputTee(sys.stderr, 2, self.recorder),
+        ]
+        sys.stdout, sys.stderr = self.tees  # type: ignore[assignment]
+        atexit.register(self.finish, None, "")
+        self._patch_os_exit()
+        self._catch_sigterm()
+
+    def finish(self, status: int | None, detail: str) -> None:
+        """Flush output and loops, and record how the program ended (once)."""
+        if self.finished:
+            return
+        self.finished = True
+        for tee in self.tees:
+            try:
+                tee.flush()
+            except (OSError, ValueError):
+                pass  # a closed or broken stream must not keep the trace from being written
+            tee._lv_emit()
+        self.recorder.flush()
+        if status is not None:
+            self.recorder.emit(schema.EXIT, core.clock(), status, detail)
+        self.recorder.close()
+
+    def _patch_os_exit(self) -> None:
+        real_exit = os._exit
+
+        def _exit(status: int) -> None:
+            self.finish(status, "os._exit")
+            real_exit(status)
+
+        _exit.__wrapped__ = real_exit  # type: ignore[attr-defined]
+        os._exit = _exit
+
+    def _catch_sigterm(self) -> None:
+        if signal.getsignal(signal.SIGTERM) is not signal.SIG_DFL:
+            return
+
+        def on_sigterm(signum: int, frame: Any) -> None:
+            self.finish(-signum, "killed by SIGTERM")
+            signal.signal(signum, signal.SIG_DFL)
+            os.kill(os.getpid(), signum)
+
+        signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _program_traceback(tb: TracebackType | None) -> TracebackType | None:
+    """Drop the agent's and runpy's frames from the top, as `python script.py` shows none."""
+    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in _AGENT_FILES:
+        tb = tb.tb_next
+    return tb
+
+
+def _exit_status(code: Any) -> int:
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    return 1
+
+
+def run(trace_path: str, module: str | None, target: str, args: list[str]) -> None:
+    """Run `target` (a script path, or a module name when `module`) and exit like Python does."""
+    argv = [target, *args]
+    agent = Agent(trace_path, argv)
+    agent.start()
+    if module is None:
+        sys.argv = argv
+        sys.path[0] = os.path.dirname(os.path.abspath(target))
+    else:
+        sys.argv = [module, *args]
+        sys.path[0] = os.getcwd()
+    try:
+        if module is None:
+            runpy.run_path(target, run_name="__main__")
+        else:
+            runpy.run_module(module, run_name="__main__", alter_sys=True)
+    except SystemExit as exc:
+        agent.finish(_exit_status(exc.code), "")
+        raise
+    except KeyboardInterrupt as exc:
+        sys.excepthook(type(exc), exc, _program_traceback(exc.__traceback__))
+        agent.finish(-signal.SIGINT, "".join(traceback.format_exception(exc)))
+        sys.stdout.flush()
+        signal.signal(signal.SIGINT, signal.SIG_DFL)
+        os.kill(os.getpid(), signal.SIGINT)
+    except BaseException as exc:
+        tb = _program_traceback(exc.__traceback__)
+        sys.excepthook(type(exc), exc, tb)
+        agent.finish(1, "".join(traceback.format_exception(type(exc), exc, tb)))
+        sys.stdout.flush()
+        raise SystemExit(1) from None
+    agent.finish(0, "")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``agent TRACE -m MODULE args...`` or ``agent TRACE SCRIPT args...``."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    trace_path = argv.pop(0)
+    if argv[0] == "-m":
+        run(trace_path, argv[1], argv[1], argv[2:])
+    else:
+        run(trace_path, None, argv[0], argv[1:])

@@ -1,0 +1,153 @@
+"""`loopviz summary`: a trace's tasks and loop totals, as Rich tables or as JSON."""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from .model import Model, State, Task
+from .trace import schema
+
+
+def seconds(ns: int) -> float:
+    return round(ns / 1e9, 6)
+
+
+def format_duration(ns: int) -> str:
+    """A duration for a person: 850ns, 12.3µs, 4.56ms, 1.234s."""
+    if ns < 1_000:
+        return f"{ns}ns"
+    if ns < 1_000_000:
+        return f"{ns / 1e3:.1f}µs"
+    if ns < 1_000_000_000:
+        return f"{ns / 1e6:.2f}ms"
+    return f"{ns / 1e9:.3f}s"
+
+
+def outcome(task: Task) -> str:
+    if task.outcome is not None:
+        return schema.OUTCOME_NAMES[task.outcome]
+    waiting = schema.WAIT_NAMES.get(task.wait, "?") if task.state != State.READY else "ready"
+    return f"pending ({waiting})"
+
+
+def short_site(site: str) -> str:
+    """``dir/file.py:12 in f`` → ``file.py:12 in f``."""
+    path, _, rest = site.partition(":")
+    return f"{os.path.basename(path)}:{rest}" if rest else site
+
+
+def task_row(model: Model, task: Task) -> dict[str, Any]:
+    start = model.start or 0
+    return {
+        "id": task.index,
+        "loop": task.loop,
+        "name": task.name,
+        "coroutine": task.coro,
+        "outcome": outcome(task),
+        "steps": len(task.steps),
+        "busy_s": seconds(task.busy),
+        "scheduled_s": seconds(task.scheduled_delay),
+        "idle_s": seconds(task.idle(model.end)),
+        "total_s": seconds(task.total(model.end)),
+        "longest_step_s": seconds(task.longest_step),
+        "created_at_s": seconds(task.created - start),
+        "created_site": task.site,
+        "parent": task.parent,
+        "eager": task.eager,
+        "woken_by": dict(task.wakers.most_common()),
+        "waiting_on": schema.WAIT_NAMES.get(task.wait, "?") if task.outcome is None else None,
+        "suspended_at": task.wait_site or None,
+        "error": task.error or None,
+    }
+
+
+def loop_row(model: Model, source: int) -> dict[str, Any]:
+    loop = model.loops[source]
+    return {
+        "loop": source,
+        "thread": loop.thread_name,
+        "class": loop.cls,
+        "iterations": loop.iterations,
+        "handles": loop.handles,
+        "task_steps": loop.steps,
+        "callbacks": loop.callbacks,
+        "busy_s": seconds(loop.busy_time),
+        "select_s": seconds(loop.select_time),
+        "longest_handle_s": seconds(loop.longest_handle),
+        "io_events": loop.io_events,
+        "timers_added": loop.timers_added,
+        "timers_cancelled": loop.timers_cancelled,
+        "threadsafe_calls": loop.threadsafe_calls,
+        "closed": loop.closed is not None,
+    }
+
+
+def summary_dict(model: Model, path: str) -> dict[str, Any]:
+    return {
+        "trace": path,
+        "python": model.header.get("python"),
+        "argv": model.header.get("argv"),
+        "records": model.records,
+        "truncated": model.truncated,
+        "duration_s": seconds(model.duration),
+        "exit_status": model.exit_status,
+        "loops": [loop_row(model, source) for source in sorted(model.loops)],
+        "tasks": [task_row(model, task) for task in model.tasks],
+        "marks": [{"t_s": seconds(m.t - (model.start or 0)), "text": m.text} for m in model.marks],
+        "errors": [{"message": e.message, "detail": e.detail} for e in model.errors],
+        "output_lines": sum(o.text.count("\n") for o in model.output),
+    }
+
+
+def summary_json(model: Model, path: str) -> str:
+    return json.dumps(summary_dict(model, path), indent=2)
+
+
+_OUTCOME_STYLE = {"finished": "dim", "failed": "red", "cancelled": "magenta"}
+
+
+def print_summary(model: Model, path: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    argv = " ".join(model.header.get("argv") or [])
+    status = "running or killed" if model.exit_status is None else f"exit {model.exit_status}"
+    console.print(
+        f"[bold]{argv or path}[/]  Python {model.header.get('python', '?')}  "
+        f"{format_duration(model.duration)}  {status}  {model.records:,} records"
+        + ("  [red](trace cut short)[/]" if model.truncated else "")
+    )
+    tasks = Table(title=f"{len(model.tasks)} tasks", title_justify="left", expand=False)
+    for column in ("id", "name", "coroutine", "outcome", "steps", "busy", "idle", "longest",
+                   "created at"):  # fmt: skip
+        tasks.add_column(column, justify="right" if column in ("id", "steps") else "left")
+    start = model.start or 0
+    for task in model.tasks:
+        result = outcome(task)
+        tasks.add_row(
+            str(task.index), task.name, task.coro,
+            f"[{_OUTCOME_STYLE.get(result, 'yellow')}]{result}[/]",
+            str(len(task.steps)), format_duration(task.busy),
+            format_duration(task.idle(model.end)), format_duration(task.longest_step),
+            f"+{format_duration(task.created - start)} {short_site(task.site)}",
+        )  # fmt: skip
+    console.print(tasks)
+    loops = Table(title="loops", title_justify="left")
+    for column in ("loop", "thread", "iterations", "handles", "steps", "callbacks", "busy",
+                   "in select", "longest handle", "I/O events", "timers"):  # fmt: skip
+        loops.add_column(column)
+    for source in sorted(model.loops):
+        row = loop_row(model, source)
+        loop = model.loops[source]
+        loops.add_row(
+            str(source), row["thread"], f"{loop.iterations:,}", f"{loop.handles:,}",
+            f"{loop.steps:,}", f"{loop.callbacks:,}", format_duration(loop.busy_time),
+            format_duration(loop.select_time), format_duration(loop.longest_handle),
+            f"{loop.io_events:,}", f"{loop.timers_added:,}",
+        )  # fmt: skip
+    console.print(loops)
+    for error in model.errors:
+        console.print(f"[red]loop error:[/] {error.message}")
