@@ -21,8 +21,8 @@ from typing import Any, TextIO
 from ..trace import schema
 from . import core, install
 
-# What the agent itself is: frames from here and from runpy are not the program's.
-_AGENT_FILES = {os.path.abspath(__file__).removesuffix("c"), runpy.__file__}
+# Frames from here and from runpy are not the program's (runpy's may say "<frozen runpy>").
+_AGENT_FILES = {__file__, runpy.__file__, "<frozen runpy>"}
 
 
 class _OutputTee:
@@ -130,9 +130,33 @@ class Agent:
 
 def _program_traceback(tb: TracebackType | None) -> TracebackType | None:
     """Drop the agent's and runpy's frames from the top, as `python script.py` shows none."""
-    while tb is not None and os.path.abspath(tb.tb_frame.f_code.co_filename) in _AGENT_FILES:
+    while tb is not None and tb.tb_frame.f_code.co_filename in _AGENT_FILES:
         tb = tb.tb_next
     return tb
+
+
+def _run_script(path: str) -> None:
+    """Run a file as ``python path`` does: a fresh ``__main__``, argv untouched."""
+    import importlib.machinery
+    import io
+    import types
+
+    main = types.ModuleType("__main__")
+    main.__file__ = path
+    main.__cached__ = None  # type: ignore[attr-defined]
+    main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
+    main.__builtins__ = __builtins__  # type: ignore[attr-defined]
+    with io.open_code(path) as stream:
+        source = stream.read()
+    code = compile(source, path, "exec", dont_inherit=True)
+    sys.modules["__main__"] = main
+    exec(code, main.__dict__)
+
+
+def _report(exc: BaseException) -> None:
+    """Print an uncaught exception through sys.excepthook, as the interpreter would."""
+    exc.with_traceback(_program_traceback(exc.__traceback__))
+    sys.excepthook(type(exc), exc, exc.__traceback__)
 
 
 def _exit_status(code: Any) -> int:
@@ -156,22 +180,21 @@ def run(trace_path: str, module: str | None, target: str, args: list[str]) -> No
         sys.path[0] = os.getcwd()
     try:
         if module is None:
-            runpy.run_path(target, run_name="__main__")
+            _run_script(os.path.abspath(target))
         else:
             runpy.run_module(module, run_name="__main__", alter_sys=True)
     except SystemExit as exc:
         agent.finish(_exit_status(exc.code), "")
         raise
     except KeyboardInterrupt as exc:
-        sys.excepthook(type(exc), exc, _program_traceback(exc.__traceback__))
+        _report(exc)
         agent.finish(-signal.SIGINT, "".join(traceback.format_exception(exc)))
         sys.stdout.flush()
         signal.signal(signal.SIGINT, signal.SIG_DFL)
         os.kill(os.getpid(), signal.SIGINT)
     except BaseException as exc:
-        tb = _program_traceback(exc.__traceback__)
-        sys.excepthook(type(exc), exc, tb)
-        agent.finish(1, "".join(traceback.format_exception(type(exc), exc, tb)))
+        _report(exc)
+        agent.finish(1, "".join(traceback.format_exception(exc)))
         sys.stdout.flush()
         raise SystemExit(1) from None
     agent.finish(0, "")
