@@ -35,6 +35,7 @@ _clock = core.clock
 _get_ident = threading.get_ident
 
 _BuiltinMethod = type(len)
+_task_done = tasks._CTask.done  # unbound: no attribute lookup on the task per step
 _TASK_TYPES: tuple[type, ...] = (asyncio.Task,)
 _PY_STEPS = waits.python_step_functions()
 _SLEEP_CALLBACK = futures._set_result_unless_cancelled
@@ -56,7 +57,53 @@ STEP_WAIT = schema.STEP_WAIT
 STEP_DONE = schema.STEP_DONE
 ABORT = schema.ABORT
 
-_loop_ids = itertools.count(1)
+
+def _task_of(callback: Any) -> Any:
+    """The task whose step (or wakeup, which steps it) `callback` is, else None."""
+    kind = type(callback)
+    if kind is _STEP_WRAPPER:
+        return callback.__self__
+    if kind is _BuiltinMethod and callback.__name__ == "task_wakeup":
+        owner = callback.__self__
+        return owner if isinstance(owner, _TASK_TYPES) else None
+    if kind is MethodType and callback.__func__ in _PY_STEPS:
+        return callback.__self__
+    return None
+
+
+class _State:
+    """A loop's recording state, in one slotted object.
+
+    Kept off the loop's own ``__dict__`` on purpose: past 30 attributes an instance dict stops
+    sharing keys with its class, and every ``self._ready`` in asyncio's own code gets slower.
+    """
+
+    __slots__ = (
+        "rec", "src", "buf", "lock", "last_flush", "strings", "sid", "sites", "tasks", "refs",
+        "task_seq", "names", "cancels", "timers", "timer_seq", "sleeps", "closed", "fresh",
+        "offset",
+    )  # fmt: skip
+
+    def __init__(self, recorder: core.Recorder, owner: Any) -> None:
+        self.rec = recorder
+        self.src = recorder.new_source(owner)
+        self.buf: list[Any] = [self.src]
+        self.lock = threading.Lock()
+        self.last_flush = _clock()
+        self.strings: dict[str, int] = {}
+        self.sid = itertools.count(1)
+        self.sites: dict[Any, tuple[int, int]] = {}
+        self.tasks: dict[int, int] = {}  # id(task) -> its number; weakrefs keep this true
+        self.refs: dict[int, weakref.ref[Any]] = {}
+        self.task_seq = itertools.count(1)
+        self.names: dict[int, str] = {}
+        self.cancels: dict[int, int] = {}
+        self.timers: dict[int, int] = {}  # id(TimerHandle) -> timer number, while scheduled
+        self.timer_seq = itertools.count(1)
+        self.sleeps: dict[int, int] = {}  # id(sleep's future) -> its timer number
+        self.closed = False
+        self.fresh: list[int] = []  # tasks created this iteration: names are read once more
+        self.offset = 0
 
 
 class RecordingEventLoop(asyncio.SelectorEventLoop):
@@ -64,28 +111,11 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
 
     def __init__(self, selector: Any = None, *, recorder: core.Recorder | None = None) -> None:
         # The base constructor already registers the self-pipe reader: be ready before it.
-        self._lv_rec = rec = recorder or core.current()
-        self._lv_src = rec.new_source(self)
-        self._lv_buf: list[Any] = [self._lv_src]
-        self._lv_lock = threading.Lock()
-        self._lv_last_flush = _clock()
-        self._lv_strings: dict[str, int] = {}
-        self._lv_sid = itertools.count(1)
-        self._lv_sites: dict[Any, tuple[int, int]] = {}
-        self._lv_tasks: dict[int, int] = {}
-        self._lv_refs: dict[int, weakref.ref[Any]] = {}
-        self._lv_task_seq = itertools.count(1)
-        self._lv_names: dict[int, str] = {}
-        self._lv_cancels: dict[int, int] = {}
-        self._lv_timers: dict[int, int] = {}
-        self._lv_timer_seq = itertools.count(1)
-        self._lv_sleeps: dict[int, int] = {}
-        self._lv_closed = False
-        self._lv_fresh: list[int] = []
+        self._lv = _State(recorder or core.current(), self)
         now, loop_now = _clock(), int(self.time() * 1e9)
-        self._lv_offset = now - loop_now
+        self._lv.offset = now - loop_now
         thread = threading.current_thread()
-        self._lv_buf.extend((
+        self._lv.buf.extend((
             schema.LOOP_OPEN, now, loop_now, thread.ident,
             self._lv_intern(thread.name), self._lv_intern(type(self).__qualname__),
         ))  # fmt: skip
@@ -95,46 +125,46 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
 
     def _lv_flush(self) -> None:
         """Write the buffered records as one batch."""
-        with self._lv_lock:
-            buf = self._lv_buf
+        with self._lv.lock:
+            buf = self._lv.buf
             if len(buf) <= 1:
                 return
-            self._lv_buf = [self._lv_src]
-        self._lv_last_flush = _clock()
-        self._lv_rec.write(buf)
+            self._lv.buf = [self._lv.src]
+        self._lv.last_flush = _clock()
+        self._lv.rec.write(buf)
 
     def _lv_put_foreign(self, *items: Any) -> None:
         """Append from a thread that is not running the loop (a GC callback, say)."""
-        with self._lv_lock:
-            self._lv_buf.extend(items)
+        with self._lv.lock:
+            self._lv.buf.extend(items)
 
     def _lv_intern(self, text: str) -> int:
-        sid = self._lv_strings.get(text)
+        sid = self._lv.strings.get(text)
         if sid is None:
-            sid = self._lv_strings[text] = next(self._lv_sid)
-            self._lv_buf.extend((schema.STR, sid, text))
+            sid = self._lv.strings[text] = next(self._lv.sid)
+            self._lv.buf.extend((schema.STR, sid, text))
         return sid
 
     def _lv_ns(self, when: float) -> int:
-        return int(when * 1e9) + self._lv_offset
+        return int(when * 1e9) + self._lv.offset
 
     # -- tasks ---------------------------------------------------------------------------
 
     def _lv_register(self, task: Any, t: int, eager: int) -> int:
         """Give `task` a number and record its birth."""
         tid = id(task)
-        seq = next(self._lv_task_seq)
-        self._lv_tasks[tid] = seq
-        self._lv_refs[tid] = weakref.ref(task, self._lv_gone_callback(tid, seq))
+        seq = next(self._lv.task_seq)
+        self._lv.tasks[tid] = seq
+        self._lv.refs[tid] = weakref.ref(task, self._lv_gone_callback(tid, seq))
         parent = asyncio.current_task(self)
-        parent_seq = 0 if parent is None else self._lv_tasks.get(id(parent), 0)
+        parent_seq = 0 if parent is None else self._lv.tasks.get(id(parent), 0)
         coro = task.get_coro() if isinstance(task, _TASK_TYPES) else None
         coro_name = getattr(coro, "__qualname__", None) or type(coro).__qualname__
         site = waits.caller_site(sys._getframe(2))
         name = task.get_name() if isinstance(task, _TASK_TYPES) else repr(task)
-        self._lv_names[seq] = name
-        self._lv_fresh.append(tid)
-        self._lv_buf.extend((
+        self._lv.names[seq] = name
+        self._lv.fresh.append(tid)
+        self._lv.buf.extend((
             schema.TASK_NEW, t, seq, self._lv_intern(name), self._lv_intern(coro_name),
             self._lv_frame_site(site), parent_seq, eager,
         ))  # fmt: skip
@@ -151,11 +181,11 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             loop = loop_ref()
             if loop is None:
                 return
-            if loop._lv_tasks.get(tid) == seq:
-                del loop._lv_tasks[tid]
-                del loop._lv_refs[tid]
-            loop._lv_names.pop(seq, None)
-            loop._lv_cancels.pop(seq, None)
+            if loop._lv.tasks.get(tid) == seq:
+                del loop._lv.tasks[tid]
+                del loop._lv.refs[tid]
+            loop._lv.names.pop(seq, None)
+            loop._lv.cancels.pop(seq, None)
             loop._lv_put_foreign(schema.TASK_GONE, _clock(), seq)
 
         return gone
@@ -164,19 +194,19 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         if frame is None:
             return 0
         key = (frame.f_code, frame.f_lineno)
-        cached = self._lv_sites.get(key)
+        cached = self._lv.sites.get(key)
         if cached is None:
-            cached = self._lv_sites[key] = (self._lv_intern(waits.format_site(*key)), 0)
+            cached = self._lv.sites[key] = (self._lv_intern(waits.format_site(*key)), 0)
         return cached[0]
 
     def _lv_step_end(self, task: Any, t: int, qlen: int) -> None:
         """Record the end of a step whose task finished, waits, or is new to us."""
         tid = id(task)
-        seq = self._lv_tasks.get(tid) or self._lv_adopt(task)
-        buf = self._lv_buf
+        seq = self._lv.tasks.get(tid) or self._lv_adopt(task)
+        buf = self._lv.buf
         name = task.get_name()
-        if name != self._lv_names.get(seq):
-            self._lv_names[seq] = name
+        if name != self._lv.names.get(seq):
+            self._lv.names[seq] = name
             buf.extend((schema.TASK_NAME, t, seq, self._lv_intern(name)))
         if task.done():
             if task.cancelled():
@@ -202,8 +232,8 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
 
     def _lv_waiter_kind(self, waiter: Any) -> tuple[int, int]:
         if isinstance(waiter, _TASK_TYPES):
-            return schema.WAIT_TASK, self._lv_tasks.get(id(waiter)) or self._lv_adopt(waiter)
-        timer = self._lv_sleeps.pop(id(waiter), 0)
+            return schema.WAIT_TASK, self._lv.tasks.get(id(waiter)) or self._lv_adopt(waiter)
+        timer = self._lv.sleeps.pop(id(waiter), 0)
         if timer:
             return schema.WAIT_SLEEP, timer
         if isinstance(waiter, _GATHERING):
@@ -215,13 +245,13 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         if not frames:
             return 0, 0
         key = tuple((frame.f_code, frame.f_lasti) for frame in frames)
-        cached = self._lv_sites.get(key)
+        cached = self._lv.sites.get(key)
         if cached is None:
             lines = [waits.format_site(frame.f_code, frame.f_lineno) for frame in frames]
             user = [line for frame, line in zip(frames, lines, strict=True)
                     if not waits.is_library_frame(frame)]  # fmt: skip
             site = user[-1] if user else lines[-1]
-            cached = self._lv_sites[key] = (
+            cached = self._lv.sites[key] = (
                 self._lv_intern(site),
                 self._lv_intern("\n".join(lines)),
             )
@@ -229,33 +259,23 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
 
     def _lv_check_names(self) -> None:
         """Record the names given just after creation (``asyncio.create_task(name=...)``)."""
-        fresh, self._lv_fresh = self._lv_fresh, []
+        fresh, self._lv.fresh = self._lv.fresh, []
         for tid in fresh:
-            ref = self._lv_refs.get(tid)
+            ref = self._lv.refs.get(tid)
             task = ref() if ref is not None else None
             if task is None:
                 continue
-            seq = self._lv_tasks[tid]
+            seq = self._lv.tasks[tid]
             name = task.get_name()
-            if name != self._lv_names.get(seq):
-                self._lv_names[seq] = name
-                self._lv_buf.extend((schema.TASK_NAME, _clock(), seq, self._lv_intern(name)))
+            if name != self._lv.names.get(seq):
+                self._lv.names[seq] = name
+                self._lv.buf.extend((schema.TASK_NAME, _clock(), seq, self._lv_intern(name)))
 
     def _lv_cancel_check(self, task: Any, seq: int, t: int) -> None:
         requests = task.cancelling()
-        if requests > self._lv_cancels.get(seq, 0):
-            self._lv_buf.extend((schema.TASK_CANCEL, t, seq, requests))
-        self._lv_cancels[seq] = requests
-
-    def _lv_run_task(self, handle: Any, task: Any, ready: Any) -> None:
-        """Run a wakeup (or a pure-Python task's step) and record it."""
-        seq = self._lv_tasks.get(id(task)) or self._lv_adopt(task)
-        self._lv_cancel_check(task, seq, _clock())
-        if self._debug:
-            self._lv_run_debug(handle)
-        else:
-            handle._run()
-        self._lv_step_end(task, _clock(), len(ready))
+        if requests > self._lv.cancels.get(seq, 0):
+            self._lv.buf.extend((schema.TASK_CANCEL, t, seq, requests))
+        self._lv.cancels[seq] = requests
 
     def _lv_run_debug(self, handle: Any) -> None:
         """Run a handle the way the base loop does in debug mode (slow callback warning)."""
@@ -278,13 +298,13 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
 
     def _run_once(self) -> None:
         """One iteration of the loop, as BaseEventLoop._run_once does it, recorded."""
-        buf = self._lv_buf
+        buf = self._lv.buf
         now = _clock()
-        if len(buf) > core.FLUSH_ITEMS or now - self._lv_last_flush > core.FLUSH_NS:
+        if len(buf) > core.FLUSH_ITEMS or now - self._lv.last_flush > core.FLUSH_NS:
             self._lv_flush()
-            buf = self._lv_buf
+            buf = self._lv.buf
         ext = buf.extend
-        if self._lv_fresh:
+        if self._lv.fresh:
             self._lv_check_names()
         scheduled = self._scheduled
         sched_count = len(scheduled)
@@ -321,7 +341,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         if timeout != 0 and len(buf) > 1:
             # About to block: let a live viewer see everything up to here.
             self._lv_flush()
-            buf = self._lv_buf
+            buf = self._lv.buf
             ext = buf.extend
 
         t0 = _clock()
@@ -337,7 +357,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         qlen_io = len(ready)
 
         end_time = self.time() + self._clock_resolution
-        timers = self._lv_timers
+        timers = self._lv.timers
         while scheduled:
             handle = scheduled[0]
             if handle._when >= end_time:
@@ -349,10 +369,17 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
 
         ntodo = len(ready)
         ext((READY, _clock(), qlen_io, ntodo, len(scheduled)))
-        step_wrapper = _STEP_WRAPPER
-        task_seqs = self._lv_tasks
+        if self._debug:
+            self._lv_run_ready_debug(ready, ntodo)
+        else:
+            self._lv_run_ready(ready, ntodo, ext)
+
+    def _lv_run_ready(self, ready: Any, ntodo: int, ext: Any) -> None:
+        """Run the iteration's ready handles. Every bytecode here costs per task step."""
         popleft = ready.popleft
-        debug = self._debug
+        step_wrapper = _STEP_WRAPPER
+        task_seqs = self._lv.tasks
+        done = _task_done
         handle = callback = task = None
         try:
             for _ in range(ntodo):
@@ -363,57 +390,67 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                 callback = handle._callback
                 if type(callback) is step_wrapper:
                     task = callback.__self__
-                    if debug:
-                        self._lv_run_debug(handle)
-                    else:
-                        handle._run()
-                    t = _clock()
-                    if task._fut_waiter is None and not task.done():
+                    handle._run()
+                    if task._fut_waiter is None and not done(task):
                         seq = task_seqs.get(id(task)) or self._lv_adopt(task)
-                        ext((STEP_YIELD, t, seq, len(ready)))
+                        ext((STEP_YIELD, _clock(), seq, len(ready)))
                     else:
-                        self._lv_step_end(task, t, len(ready))
-                elif (
-                    type(callback) is _BuiltinMethod
-                    and isinstance(task := callback.__self__, _TASK_TYPES)
-                    and callback.__name__ == "task_wakeup"
-                ) or (
-                    type(callback) is MethodType
-                    and callback.__func__ in _PY_STEPS
-                    and (task := callback.__self__) is not None
-                ):
-                    self._lv_run_task(handle, task, ready)
+                        self._lv_step_end(task, _clock(), len(ready))
                 else:
-                    if debug:
-                        self._lv_run_debug(handle)
-                    else:
-                        handle._run()
-                    ext((CALLBACK, _clock(), len(ready), self._lv_what(callback)))
-                task = None
+                    self._lv_run_handle(handle, ready, None)
         except BaseException:
             ext((ABORT, _clock(), len(ready)))
             raise
         finally:
             handle = callback = task = None  # break cycles, as the base loop does
 
+    def _lv_run_ready_debug(self, ready: Any, ntodo: int) -> None:
+        """The same in debug mode, where each handle is timed for the slow-callback warning."""
+        handle = None
+        try:
+            for _ in range(ntodo):
+                handle = ready.popleft()
+                if handle._cancelled:
+                    self._lv.buf.extend((SKIP, len(ready)))
+                    continue
+                self._lv_run_handle(handle, ready, self._lv_run_debug)
+        except BaseException:
+            self._lv.buf.extend((ABORT, _clock(), len(ready)))
+            raise
+        finally:
+            handle = None
+
+    def _lv_run_handle(self, handle: Any, ready: Any, run: Any) -> None:
+        """Run any handle and record it: a task step, or a plain callback."""
+        callback = handle._callback
+        task = _task_of(callback)
+        if task is None:
+            handle._run() if run is None else run(handle)
+            self._lv.buf.extend((CALLBACK, _clock(), len(ready), self._lv_what(callback)))
+            return
+        seq = self._lv.tasks.get(id(task)) or self._lv_adopt(task)
+        self._lv_cancel_check(task, seq, _clock())
+        handle._run() if run is None else run(handle)
+        self._lv_step_end(task, _clock(), len(ready))
+
     # -- loop lifecycle --------------------------------------------------------------------
 
     def run_forever(self) -> None:
         thread = threading.current_thread()
-        self._lv_buf.extend(
+        self._lv.buf.extend(
             (schema.RUN_BEGIN, _clock(), thread.ident, self._lv_intern(thread.name))
         )
         try:
             super().run_forever()
         finally:
-            self._lv_buf.extend((schema.RUN_END, _clock()))
+            self._lv.buf.extend((schema.RUN_END, _clock()))
             self._lv_flush()
 
     def close(self) -> None:
         super().close()
-        if not self._lv_closed:
-            self._lv_closed = True
-            self._lv_buf.extend((schema.LOOP_CLOSE, _clock()))
+        if not self._lv.closed:
+            self._lv.closed = True
+            self._lv.buf.extend((schema.LOOP_CLOSE, _clock()))
             self._lv_flush()
 
     # -- tasks and timers ------------------------------------------------------------------
@@ -421,12 +458,12 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
     def create_task(self, coro: Any, **kwargs: Any) -> Any:
         maybe_eager = _EAGER and (self._task_factory is not None or bool(kwargs.get("eager_start")))
         if maybe_eager:
-            self._lv_buf.extend((schema.EAGER_BEGIN, _clock()))
+            self._lv.buf.extend((schema.EAGER_BEGIN, _clock()))
         task = super().create_task(coro, **kwargs)
         t = _clock()
         if task._source_traceback:
             waits.strip_own_frames(task._source_traceback)
-        if id(task) in self._lv_tasks:
+        if id(task) in self._lv.tasks:
             return task  # numbered already, by a child its eager first step created
         eager = (
             maybe_eager
@@ -442,26 +479,26 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         timer = super().call_at(when, callback, *args, context=context)
         if timer._source_traceback:
             waits.strip_own_frames(timer._source_traceback)
-        seq = next(self._lv_timer_seq)
-        self._lv_timers[id(timer)] = seq
+        seq = next(self._lv.timer_seq)
+        self._lv.timers[id(timer)] = seq
         if callback is _SLEEP_CALLBACK and args:
-            self._lv_sleeps[id(args[0])] = seq
-        self._lv_buf.extend(
+            self._lv.sleeps[id(args[0])] = seq
+        self._lv.buf.extend(
             (schema.TIMER_ADD, _clock(), seq, self._lv_ns(when), self._lv_what(callback))
         )
         return timer
 
     def _timer_handle_cancelled(self, handle: Any) -> None:
         super()._timer_handle_cancelled(handle)
-        seq = self._lv_timers.pop(id(handle), 0)
+        seq = self._lv.timers.pop(id(handle), 0)
         if seq:
-            self._lv_buf.extend((schema.TIMER_CANCEL, _clock(), seq))
+            self._lv.buf.extend((schema.TIMER_CANCEL, _clock(), seq))
 
     def call_soon_threadsafe(self, callback: Any, *args: Any, context: Any = None) -> Any:
         # Written before the append, so it precedes in the trace whatever batch sees the handle.
-        rec = self._lv_rec
+        rec = self._lv.rec
         what = rec.intern(waits.describe_callback(callback))
-        rec.emit(schema.THREADSAFE, _clock(), self._lv_src, _get_ident(), what)
+        rec.emit(schema.THREADSAFE, _clock(), self._lv.src, _get_ident(), what)
         handle = super().call_soon_threadsafe(callback, *args, context=context)
         if handle._source_traceback:
             waits.strip_own_frames(handle._source_traceback)
@@ -475,9 +512,9 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         except Exception:
             return
         if kind == schema.IO_ADD:
-            self._lv_buf.extend((kind, _clock(), fd, mask, self._lv_what(callback)))
+            self._lv.buf.extend((kind, _clock(), fd, mask, self._lv_what(callback)))
         else:
-            self._lv_buf.extend((kind, _clock(), fd, mask))
+            self._lv.buf.extend((kind, _clock(), fd, mask))
 
     def _add_reader(self, fd: Any, callback: Any, *args: Any) -> Any:
         result = super()._add_reader(fd, callback, *args)
@@ -507,16 +544,16 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         """Record an EXCEPTION or MARK: in place when on the loop's thread, else via source 0."""
         if self._thread_id == _get_ident() or self._thread_id is None:
             sids = [self._lv_intern(text) if text else 0 for text in texts]
-            self._lv_buf.extend((kind, _clock(), 0, task, *sids))
+            self._lv.buf.extend((kind, _clock(), 0, task, *sids))
         else:
-            rec = self._lv_rec
+            rec = self._lv.rec
             sids = [rec.intern(text) if text else 0 for text in texts]
-            rec.emit(kind, _clock(), self._lv_src, task, *sids)
+            rec.emit(kind, _clock(), self._lv.src, task, *sids)
 
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         try:
             future = context.get("future") or context.get("task")
-            task = self._lv_tasks.get(id(future), 0) if future is not None else 0
+            task = self._lv.tasks.get(id(future), 0) if future is not None else 0
             exc = context.get("exception")
             detail = waits.format_exception(exc) if isinstance(exc, BaseException) else ""
             self._lv_note(schema.EXCEPTION, task, str(context.get("message", "")), detail)
