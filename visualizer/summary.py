@@ -106,9 +106,15 @@ def summary_json(model: Model, path: str) -> str:
 
 
 _OUTCOME_STYLE = {"finished": "dim", "failed": "red", "cancelled": "magenta"}
+_TASK_COLUMNS = [
+    ("id", "right"), ("name", "left"), ("coroutine", "left"), ("outcome", "left"),
+    ("steps", "right"), ("busy", "right"), ("idle", "right"), ("longest", "right"),
+    ("created at", "left"),
+]  # fmt: skip
 
 
 def print_summary(model: Model, path: str) -> None:
+    from rich import box
     from rich.console import Console
     from rich.table import Table
 
@@ -120,34 +126,40 @@ def print_summary(model: Model, path: str) -> None:
         f"{format_duration(model.duration)}  {status}  {model.records:,} records"
         + ("  [red](trace cut short)[/]" if model.truncated else "")
     )
-    tasks = Table(title=f"{len(model.tasks)} tasks", title_justify="left", expand=False)
-    for column in ("id", "name", "coroutine", "outcome", "steps", "busy", "idle", "longest",
-                   "created at"):  # fmt: skip
-        tasks.add_column(column, justify="right" if column in ("id", "steps") else "left")
-    start = model.start or 0
-    for task in model.tasks:
-        result = outcome(task)
-        tasks.add_row(
-            str(task.index), task.name, task.coro,
-            f"[{_OUTCOME_STYLE.get(result, 'yellow')}]{result}[/]",
-            str(len(task.steps)), format_duration(task.busy),
-            format_duration(task.idle(model.end)), format_duration(task.longest_step),
-            f"+{format_duration(task.created - start)} {short_site(task.site)}",
+    rows = [
+        [
+            str(task.index), task.name, task.coro, outcome(task), str(len(task.steps)),
+            format_duration(task.busy), format_duration(task.idle(model.end)),
+            format_duration(task.longest_step), short_site(task.site).partition(" in ")[0],
+        ]
+        for task in model.tasks
+    ]  # fmt: skip
+    tasks = Table(
+        title=f"{len(model.tasks)} tasks", title_justify="left", box=box.SIMPLE_HEAD,
+        expand=True, pad_edge=False, collapse_padding=True, padding=(0, 1),
+    )  # fmt: skip
+    for i, (column, justify) in enumerate(_TASK_COLUMNS):
+        width = max([len(column), *(len(row[i]) for row in rows)])
+        flexible = column in ("name", "coroutine", "created at")
+        tasks.add_column(
+            column, justify=justify, no_wrap=True, overflow="ellipsis",
+            width=None if flexible else width, ratio=1 if flexible else None,
+            min_width=min(width, 10) if flexible else None,
         )  # fmt: skip
+    for row in rows:
+        row[3] = f"[{_OUTCOME_STYLE.get(row[3], 'yellow')}]{row[3]}[/]"
+        tasks.add_row(*row)
     console.print(tasks)
-    loops = Table(title="loops", title_justify="left")
-    for column in ("loop", "thread", "iterations", "handles", "steps", "callbacks", "busy",
-                   "in select", "longest handle", "I/O events", "timers"):  # fmt: skip
-        loops.add_column(column)
     for source in sorted(model.loops):
-        row = loop_row(model, source)
         loop = model.loops[source]
-        loops.add_row(
-            str(source), row["thread"], f"{loop.iterations:,}", f"{loop.handles:,}",
-            f"{loop.steps:,}", f"{loop.callbacks:,}", format_duration(loop.busy_time),
-            format_duration(loop.select_time), format_duration(loop.longest_handle),
-            f"{loop.io_events:,}", f"{loop.timers_added:,}",
-        )  # fmt: skip
-    console.print(loops)
+        console.print(
+            f"[bold]loop {source}[/] ({loop.thread_name}): {loop.iterations:,} iterations, "
+            f"{loop.handles:,} handles ({loop.steps:,} task steps, {loop.callbacks:,} callbacks), "
+            f"busy {format_duration(loop.busy_time)}, "
+            f"in select {format_duration(loop.select_time)}, "
+            f"longest handle {format_duration(loop.longest_handle)}, "
+            f"{loop.io_events:,} I/O events, {loop.timers_added:,} timers"
+            + ("" if loop.closed is not None else ", [yellow]not closed[/]")
+        )
     for error in model.errors:
         console.print(f"[red]loop error:[/] {error.message}")

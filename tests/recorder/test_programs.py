@@ -44,6 +44,8 @@ def test_streams_echo_server_and_clients_show_io_waits_and_io_wakeups():
         task for task in model.tasks if any(s.wait == schema.WAIT_IO_READ for s in task.steps)
     ]
     assert len(io_read_waits) >= 10  # 5 clients and 5 handlers wait on readline
+    fds = {s.ref for task in io_read_waits for s in task.steps if s.wait == schema.WAIT_IO_READ}
+    assert 0 not in fds and len(fds) >= 10  # each waits on its own socket
     woken_by_io = [t for t in model.tasks if any(w.startswith("I/O fd") for w in t.wakers)]
     assert woken_by_io, "no task was woken by I/O"
     assert not loop.watchers.get((0, 1))  # everything closed cleanly

@@ -41,6 +41,7 @@ _PY_STEPS = waits.python_step_functions()
 _SLEEP_CALLBACK = futures._set_result_unless_cancelled
 _GATHERING = tasks._GatheringFuture
 _EAGER = sys.version_info >= (3, 12)
+_IO_WAITS = (schema.WAIT_IO_READ, schema.WAIT_IO_WRITE)
 
 _MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES
 _MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
@@ -227,6 +228,8 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         frames = waits.await_frames(task.get_coro())
         if kind == schema.WAIT_FUTURE:
             kind = waits.primitive_of(frames) or kind
+            if kind in _IO_WAITS:
+                ref = waits.io_fd(frames)
         site, chain = self._lv_chain(frames)
         buf.extend((STEP_WAIT, t, seq, qlen, kind, ref, site, chain))
 

@@ -88,6 +88,29 @@ def primitive_of(frames: list[FrameType]) -> int:
     return 0
 
 
+def io_fd(frames: list[FrameType]) -> int:
+    """The file descriptor an I/O wait is on, read from the innermost asyncio frame; or 0.
+
+    Streams keep it on their transport (``_sock_fd``), ``loop.sock_*`` get the socket as an
+    argument. Reading a suspended frame's locals runs none of the program's code.
+    """
+    for frame in reversed(frames):
+        if frame.f_code not in PRIMITIVES:
+            continue
+        try:
+            local = frame.f_locals
+            sock = local.get("sock")
+            if sock is not None:
+                return sock.fileno()
+            owner = local.get("self")
+            transport = getattr(owner, "_transport", None)
+            fd = getattr(transport, "_sock_fd", None)
+            return fd if isinstance(fd, int) else 0
+        except Exception:
+            return 0
+    return 0
+
+
 def format_site(code: CodeType, lineno: int | None) -> str:
     """``path:line in function``, the way a person reads a stack."""
     return f"{code.co_filename}:{lineno or code.co_firstlineno} in {code.co_qualname}"
