@@ -12,7 +12,7 @@ $(BIN)/loopviz: pyproject.toml
 	touch $@
 
 demo: $(BIN)/loopviz
-	$(BIN)/loopviz record -o demo.lvtrace examples/hello.py
+	$(BIN)/loopviz record -q -o demo.lvtrace examples/hello.py
 	$(BIN)/loopviz summary demo.lvtrace
 
 # Lint once, then the suite (and CPython's asyncio tests under the recorder) on every
