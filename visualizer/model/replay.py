@@ -140,7 +140,8 @@ class _LoopReplay:
         else:
             begin = self.handle_begin
             waker = self._pop(t)
-            ready_since = min(waker.t, begin)
+            # already ready (new, or it yielded): since then; else since its wakeup was queued
+            ready_since = task.since if task.state == State.READY else min(waker.t, begin)
             self.loop.steps += 1
         if waker is not None and (waker.origin != Origin.TASK or waker.ref != task.index):
             task.wakers[waker.describe(model.tasks)] += 1
@@ -251,7 +252,7 @@ class Model:
     def _replay(self, source: int, t: int) -> _LoopReplay:
         replay = self._replays.get(source)
         if replay is None:
-            loop = self.loops[source] = Loop(source, t, first_t=t)
+            loop = self.loops[source] = Loop(source, t)
             replay = self._replays[source] = _LoopReplay(self, loop)
         return replay
 

@@ -180,9 +180,6 @@ class Loop:
     watchers: dict[tuple[int, int], str] = field(default_factory=dict)  # (fd, mask) -> callback
     timers: dict[int, tuple[int, str]] = field(default_factory=dict)  # pending: seq -> (when, cb)
     ready: deque[Scheduled] = field(default_factory=deque)
-    last_ready: int = 0
-    first_t: int = 0
-    last_t: int = 0
 
 
 @dataclass(slots=True)
