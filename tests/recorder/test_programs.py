@@ -181,3 +181,17 @@ def test_loop_exception_handler_calls_are_recorded():
     (error,) = model.errors
     assert error.message.startswith("Exception in callback")
     assert "ZeroDivisionError" in error.detail
+
+
+def test_memory_recording_keeps_the_beginning_and_says_what_it_dropped():
+    async def spin():
+        for _ in range(20_000):
+            await asyncio.sleep(0)
+
+    with record(limit=20_000) as recording:
+        asyncio.run(spin())
+    data = recording.data()
+    model = replay_bytes(data)
+    assert model.dropped > 0
+    assert 0 < len(model.tasks[0].steps) < 20_000
+    assert len(data) < 20_000 + 100

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
 import os
 import sys
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..trace import schema
+from ..trace.format import encode_batch
 from . import core
 from .loop import RecordingEventLoop
 
@@ -49,7 +51,11 @@ def install(path: str | os.PathLike[str] | None = None) -> core.Recorder:
 
     Returns the recorder; call its ``close()`` (or let the process exit) to finish the trace.
     """
-    recorder = core.Recorder(core.FileSink(path)) if path is not None else core.current()
+    if path is not None:
+        recorder = core.Recorder(core.FileSink(path))
+        atexit.register(recorder.close)  # what loops still hold is written at exit
+    else:
+        recorder = core.current()
     core.set_current(recorder)
     if not isinstance(_get_policy(), RecordingEventLoopPolicy):
         _set_policy(RecordingEventLoopPolicy())
@@ -71,7 +77,11 @@ class Recording:
                 return stream.read()
         sink = self.recorder.sink
         assert isinstance(sink, core.MemorySink)
-        return bytes(sink.data)
+        data = bytes(sink.data)
+        if self.recorder.dropped:
+            # The buffer kept the beginning; say how much of the rest it had to leave out.
+            data += encode_batch([0, schema.DROPPED, core.clock(), self.recorder.dropped])
+        return data
 
 
 @contextlib.contextmanager

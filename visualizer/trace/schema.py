@@ -133,7 +133,8 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
     OUTPUT: ("t", "stream", "text"),
     # source 0: how the program ended; status is the exit status (negative: killed by signal).
     EXIT: ("t", "status", "detail"),
-    DROPPED: ("t", "records"),
+    # source 0: a bounded in-memory recording left out this many batches after its limit.
+    DROPPED: ("t", "batches"),
     # a handle raised SystemExit or KeyboardInterrupt out of the loop.
     ABORT: ("t", "qlen"),
 }
