@@ -26,7 +26,14 @@ def loop_factory() -> RecordingEventLoop:
     return RecordingEventLoop()
 
 
-class RecordingEventLoopPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[misc,name-defined]
+def _default_policy_class() -> type:
+    """asyncio's default policy class, fetched without the DeprecationWarning 3.14 gives."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return asyncio.DefaultEventLoopPolicy  # type: ignore[attr-defined]
+
+
+class RecordingEventLoopPolicy(_default_policy_class()):  # type: ignore[misc]
     """The default policy, except that every new loop is a RecordingEventLoop."""
 
     _loop_factory = RecordingEventLoop
