@@ -106,7 +106,12 @@ class Recorder:
 
     def write(self, items: list[Any]) -> None:
         """Encode and store one batch (``[source, kind, fields...]``)."""
-        data = encode_batch(items)
+        try:
+            data = encode_batch(items)
+        except Exception:
+            # A recorder bug must never surface in the program: the batch is counted as lost.
+            self.dropped += 1
+            return
         with self.lock:
             if self.closed or not self.sink.write(data):
                 self.dropped += 1

@@ -42,6 +42,9 @@ _SLEEP_CALLBACK = futures._set_result_unless_cancelled
 _GATHERING = tasks._GatheringFuture
 _EAGER = sys.version_info >= (3, 12)
 _IO_WAITS = (schema.WAIT_IO_READ, schema.WAIT_IO_WRITE)
+# get_coro() of a finished eager task returns NULL without an exception on 3.12.0-3.12.4
+# (gh-122332): the interpreter crashes.
+_GET_CORO_UNSAFE = (3, 12) <= sys.version_info < (3, 12, 5)
 
 _MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES
 _MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
@@ -151,15 +154,16 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
 
     # -- tasks ---------------------------------------------------------------------------
 
-    def _lv_register(self, task: Any, t: int, eager: int) -> int:
-        """Give `task` a number and record its birth."""
+    def _lv_register(self, task: Any, t: int, eager: int, coro: Any = None) -> int:
+        """Give `task` a number and record its birth (`coro`: its coroutine, when known)."""
         tid = id(task)
         seq = next(self._lv.task_seq)
         self._lv.tasks[tid] = seq
         self._lv.refs[tid] = weakref.ref(task, self._lv_gone_callback(tid, seq))
         parent = asyncio.current_task(self)
         parent_seq = 0 if parent is None else self._lv.tasks.get(id(parent), 0)
-        coro = task.get_coro() if isinstance(task, _TASK_TYPES) else None
+        if coro is None and isinstance(task, _TASK_TYPES):
+            coro = None if _GET_CORO_UNSAFE and task.done() else task.get_coro()
         coro_name = getattr(coro, "__qualname__", None) or type(coro).__qualname__
         site = waits.caller_site(sys._getframe(2))
         name = task.get_name() if isinstance(task, _TASK_TYPES) else repr(task)
@@ -293,6 +297,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                 )
         finally:
             self._current_handle = None
+            handle = None
 
     def _lv_what(self, callback: Any) -> int:
         return self._lv_intern(waits.describe_callback(callback))
@@ -372,6 +377,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
 
         ntodo = len(ready)
         ext((READY, _clock(), qlen_io, ntodo, len(scheduled)))
+        handle = key = None  # this frame outlives the handles in a kept traceback's f_back
         if self._debug:
             self._lv_run_ready_debug(ready, ntodo)
         else:
@@ -427,14 +433,19 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         """Run any handle and record it: a task step, or a plain callback."""
         callback = handle._callback
         task = _task_of(callback)
-        if task is None:
+        try:
+            if task is None:
+                handle._run() if run is None else run(handle)
+                self._lv.buf.extend((CALLBACK, _clock(), len(ready), self._lv_what(callback)))
+                return
+            seq = self._lv.tasks.get(id(task)) or self._lv_adopt(task)
+            self._lv_cancel_check(task, seq, _clock())
             handle._run() if run is None else run(handle)
-            self._lv.buf.extend((CALLBACK, _clock(), len(ready), self._lv_what(callback)))
-            return
-        seq = self._lv.tasks.get(id(task)) or self._lv_adopt(task)
-        self._lv_cancel_check(task, seq, _clock())
-        handle._run() if run is None else run(handle)
-        self._lv_step_end(task, _clock(), len(ready))
+            self._lv_step_end(task, _clock(), len(ready))
+        finally:
+            # A traceback kept by the program reaches this frame through f_back: let it hold
+            # nothing of the program's, as BaseEventLoop._run_once takes care to.
+            handle = callback = task = None
 
     # -- loop lifecycle --------------------------------------------------------------------
 
@@ -463,20 +474,25 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         if maybe_eager:
             self._lv.buf.extend((schema.EAGER_BEGIN, _clock()))
         task = super().create_task(coro, **kwargs)
-        t = _clock()
-        if task._source_traceback:
-            waits.strip_own_frames(task._source_traceback)
-        if id(task) in self._lv.tasks:
-            return task  # numbered already, by a child its eager first step created
-        eager = (
-            maybe_eager
-            and isinstance(task, _TASK_TYPES)
-            and (task.done() or getattr(task.get_coro(), "cr_suspended", False))
-        )
-        self._lv_register(task, t, int(eager))
-        if eager:
-            self._lv_step_end(task, t, len(self._ready))
-        return task
+        try:
+            t = _clock()
+            if task._source_traceback:
+                waits.strip_own_frames(task._source_traceback)
+            if id(task) in self._lv.tasks:
+                return task  # numbered already, by a child its eager first step created
+            eager = (
+                maybe_eager
+                and isinstance(task, _TASK_TYPES)
+                and (task.done() or getattr(coro, "cr_suspended", False))
+            )
+            self._lv_register(task, t, int(eager), coro)
+            if eager:
+                self._lv_step_end(task, t, len(self._ready))
+            return task
+        finally:
+            # An eager step's traceback reaches this frame: don't let it keep the task alive
+            # (CPython's own create_task drops it for the same reason, gh-128552).
+            del task
 
     def call_at(self, when: float, callback: Any, *args: Any, context: Any = None) -> Any:
         timer = super().call_at(when, callback, *args, context=context)

@@ -6,6 +6,7 @@ objects after it returns.
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import functools
 import os
@@ -101,7 +102,9 @@ def io_fd(frames: list[FrameType]) -> int:
             local = frame.f_locals
             sock = local.get("sock")
             if sock is not None:
-                return sock.fileno()
+                # the C method itself: a socket subclass's fileno() is the program's code
+                fd = _socket.socket.fileno(sock) if isinstance(sock, _socket.socket) else 0
+                return fd if fd > 0 else 0
             owner = local.get("self")
             transport = getattr(owner, "_transport", None)
             fd = getattr(transport, "_sock_fd", None)
