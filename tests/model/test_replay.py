@@ -25,10 +25,10 @@ STRINGS = (
 def test_fifo_replay_says_which_step_scheduled_each_handle():
     model = _model(
         *STRINGS,
-        (s.TASK_NEW, 100, 1, 1, 2, 3, 0, 0),  # main, created outside the loop
+        (s.TASK_NEW, 100, 1, "Task-1", 2, 3, 0, 0),  # main, created outside the loop
         (s.SELECT, 110, 0, 111, 0, 1),
         (s.READY, 112, 1, 1, 0),
-        (s.TASK_NEW, 115, 2, 4, 5, 6, 1, 0),  # main creates child...
+        (s.TASK_NEW, 115, 2, "Task-2", 5, 6, 1, 0),  # main creates child...
         (s.STEP_WAIT, 120, 1, 1, s.WAIT_TASK, 2, 6, 6),  # ...and waits for it: queue = [child]
         (s.SELECT, 121, 0, 122, 0, 1),
         (s.READY, 123, 1, 1, 0),
@@ -49,8 +49,8 @@ def test_fifo_replay_says_which_step_scheduled_each_handle():
 def test_step_begins_where_the_previous_handle_ended():
     model = _model(
         *STRINGS,
-        (s.TASK_NEW, 100, 1, 1, 2, 3, 0, 0),
-        (s.TASK_NEW, 101, 2, 4, 5, 3, 0, 0),
+        (s.TASK_NEW, 100, 1, "Task-1", 2, 3, 0, 0),
+        (s.TASK_NEW, 101, 2, "Task-2", 5, 3, 0, 0),
         (s.SELECT, 110, 0, 111, 0, 2),
         (s.READY, 112, 2, 2, 0),
         (s.STEP_YIELD, 150, 1, 2),
@@ -67,7 +67,7 @@ def test_step_begins_where_the_previous_handle_ended():
 def test_states_over_time_follow_the_steps_and_waits():
     model = _model(
         *STRINGS,
-        (s.TASK_NEW, 100, 1, 1, 2, 3, 0, 0),
+        (s.TASK_NEW, 100, 1, "Task-1", 2, 3, 0, 0),
         (s.SELECT, 110, 0, 111, 0, 1),
         (s.READY, 112, 1, 1, 0),
         (s.TIMER_ADD, 115, 1, 1_000, 8),
@@ -112,7 +112,7 @@ def test_io_phase_handles_are_attributed_to_the_fd_that_fired():
 def test_threadsafe_call_during_select_is_attributed_to_the_thread():
     model = _model(
         *STRINGS,
-        (s.TASK_NEW, 100, 1, 1, 2, 3, 0, 0),
+        (s.TASK_NEW, 100, 1, "Task-1", 2, 3, 0, 0),
         (s.SELECT, 110, 0, 111, 0, 1),
         (s.READY, 112, 1, 1, 0),
         (s.STEP_WAIT, 120, 1, 0, s.WAIT_FUTURE, 0, 6, 6),
@@ -134,11 +134,11 @@ def test_threadsafe_call_during_select_is_attributed_to_the_thread():
 def test_eager_step_nests_inside_its_creators_step():
     model = _model(
         *STRINGS,
-        (s.TASK_NEW, 100, 1, 1, 2, 3, 0, 0),
+        (s.TASK_NEW, 100, 1, "Task-1", 2, 3, 0, 0),
         (s.SELECT, 110, 0, 111, 0, 1),
         (s.READY, 112, 1, 1, 0),
         (s.EAGER_BEGIN, 115),
-        (s.TASK_NEW, 118, 2, 4, 5, 6, 1, 1),
+        (s.TASK_NEW, 118, 2, "Task-2", 5, 6, 1, 1),
         (s.STEP_WAIT, 118, 2, 0, s.WAIT_SLEEP, 1, 7, 7),
         (s.STEP_WAIT, 130, 1, 0, s.WAIT_TASK, 2, 6, 6),
     )
@@ -153,8 +153,8 @@ def test_eager_step_nests_inside_its_creators_step():
 def test_cancellation_request_names_who_scheduled_the_wakeup():
     model = _model(
         *STRINGS,
-        (s.TASK_NEW, 100, 1, 1, 2, 3, 0, 0),
-        (s.TASK_NEW, 101, 2, 4, 5, 3, 0, 0),
+        (s.TASK_NEW, 100, 1, "Task-1", 2, 3, 0, 0),
+        (s.TASK_NEW, 101, 2, "Task-2", 5, 3, 0, 0),
         (s.SELECT, 110, 0, 111, 0, 2),
         (s.READY, 112, 2, 2, 0),
         (s.STEP_WAIT, 120, 1, 1, s.WAIT_SLEEP, 1, 6, 6),
@@ -174,14 +174,14 @@ def test_steps_of_a_task_never_seen_created_make_a_placeholder():
         (s.SELECT, 110, 0, 111, 0, 1), (s.READY, 112, 1, 1, 0), (s.STEP_YIELD, 120, 5, 1)
     )
     (task,) = model.tasks
-    assert task.name == "Task?5" and len(task.steps) == 1
+    assert task.placeholder and task.ident == 5 and len(task.steps) == 1
 
 
 def test_renames_gone_marks_and_errors():
     model = _model(
         *STRINGS,
-        (s.TASK_NEW, 100, 1, 1, 2, 3, 0, 0),
-        (s.TASK_NAME, 101, 1, 4),
+        (s.TASK_NEW, 100, 1, "Task-1", 2, 3, 0, 0),
+        (s.TASK_NAME, 101, 1, "Task-2"),
         (s.MARK, 102, 0, 1, 8),
         (s.EXCEPTION, 103, 0, 1, 5, 6),
         (s.TASK_GONE, 104, 1),

@@ -195,3 +195,36 @@ def test_memory_recording_keeps_the_beginning_and_says_what_it_dropped():
     assert model.dropped > 0
     assert 0 < len(model.tasks[0].steps) < 20_000
     assert len(data) < 20_000 + 100
+
+
+def test_task_ids_reused_by_the_program_still_make_separate_tasks():
+    async def short(n):
+        await asyncio.sleep(0)
+        return n
+
+    async def main():
+        total = 0
+        for n in range(300):
+            total += await asyncio.create_task(short(n))  # each is freed before the next
+        return total
+
+    result, model = record_run(main)
+    assert result == sum(range(300))
+    shorts = [task for task in model.tasks if task.coro.endswith("short")]
+    assert len(shorts) == 300
+    assert len({task.ident for task in shorts}) < 300  # ids were reused...
+    assert all(len(task.steps) == 2 for task in shorts)  # ...without mixing up tasks
+
+
+def test_task_made_without_create_task_is_adopted_with_its_name():
+    async def direct():
+        await asyncio.sleep(0)
+        await asyncio.sleep(0.001)
+
+    async def main():
+        await asyncio.Task(direct(), name="direct")
+
+    _, model = record_run(main)
+    task = task_named(model, "direct")
+    assert task.coro.endswith("direct") and not task.placeholder
+    assert len(task.steps) == 3

@@ -20,7 +20,7 @@ import visualizer
 from visualizer.trace import schema
 from visualizer.trace.format import LENGTH, PREFIX, encode_batch, encode_header
 
-STR_FIELDS = ("text", "detail")
+STR_FIELDS = schema.STR_FIELDS
 # Every int msgpack can carry.
 INTS = st.integers(min_value=-(2**63), max_value=2**64 - 1)
 SOURCES = st.integers(min_value=0, max_value=2**16)

@@ -39,7 +39,7 @@ class _LoopReplay:
     def __init__(self, model: Model, loop: Loop) -> None:
         self.model = model
         self.loop = loop
-        self.tasks: dict[int, int] = {}  # the recorder's seq -> Model.tasks index
+        self.tasks: dict[int, int] = {}  # the task's id() in the program -> Model.tasks index
         self.handle_begin = 0
         self.io_fds: list[int] = []
         self.due: list[int] = []
@@ -130,9 +130,9 @@ class _LoopReplay:
         self.loop.skipped += 1
         self._fill(qlen, lambda: Scheduled(self.handle_begin, Origin.OUTSIDE, ""))
 
-    def step(self, t: int, seq: int, qlen: int, after: State, wait: int) -> Task:
+    def step(self, t: int, ident: int, qlen: int, after: State, wait: int) -> Task:
         model = self.model
-        task = model.tasks[self.task_index(seq, t)]
+        task = model.tasks[self.task_index(ident, t)]
         eager_begin = self.eager_next.pop(task.index, None)
         if eager_begin is not None:
             begin, waker = eager_begin, None
@@ -161,23 +161,37 @@ class _LoopReplay:
             self._handle_done(t, qlen, origin)
         return task
 
-    def task_index(self, seq: int, t: int) -> int:
-        index = self.tasks.get(seq)
-        if index is None:  # a task we never saw created (a trace cut at the start)
-            index = self.new_task(t, seq, f"Task?{seq}", "?", "", 0, 0)
+    def task_index(self, ident: int, t: int) -> int:
+        index = self.tasks.get(ident)
+        if index is None:
+            # Not created through create_task (the recorder says so at its first wait or end),
+            # or created before a cut: a placeholder until its TASK_NEW, if any, comes.
+            task = Task(len(self.model.tasks), self.loop.source, ident, "?", "?", "", None,
+                        False, t, placeholder=True)  # fmt: skip
+            index = self._add_task(task)
         return index
 
+    def _add_task(self, task: Task) -> int:
+        task.enter(task.created, State.READY)
+        self.model.tasks.append(task)
+        self.tasks[task.ident] = task.index
+        return task.index
+
     def new_task(
-        self, t: int, seq: int, name: str, coro: str, site: str, parent: int, eager: int
+        self, t: int, ident: int, name: str, coro: str, site: str, parent: int, eager: int
     ) -> int:
         model = self.model
-        index = len(model.tasks)
         parent_index = self.tasks.get(parent) if parent else None
-        task = Task(index, self.loop.source, seq, name, coro, site, parent_index, bool(eager), t)
-        task.enter(t, State.READY)
-        model.tasks.append(task)
-        self.tasks[seq] = index
-        if parent_index is not None:
+        index = self.tasks.get(ident)
+        if index is not None and model.tasks[index].placeholder:
+            task = model.tasks[index]  # a task adopted late: what its steps could not say
+            task.name, task.coro, task.site, task.placeholder = name, coro, site, False
+        else:
+            task = Task(len(model.tasks), self.loop.source, ident, name, coro, site, None,
+                        bool(eager), t)  # fmt: skip
+            index = self._add_task(task)
+        if parent_index is not None and task.parent is None:
+            task.parent = parent_index
             model.tasks[parent_index].children.append(index)
         if eager:
             self.eager_next[index] = self.eager_begins.pop() if self.eager_begins else t
@@ -256,9 +270,10 @@ class Model:
             replay = self._replays[source] = _LoopReplay(self, loop)
         return replay
 
-    def task_of(self, loop: int, seq: int) -> Task | None:
+    def task_of(self, loop: int, ident: int) -> Task | None:
+        """The task a loop's records call `ident` now."""
         replay = self._replays.get(loop)
-        index = replay.tasks.get(seq) if replay else None
+        index = replay.tasks.get(ident) if replay else None
         return None if index is None else self.tasks[index]
 
     # -- process records (source 0) ------------------------------------------------------------
@@ -351,16 +366,16 @@ class Model:
         task.wait, task.wait_ref, task.wait_site, task.wait_chain = 0, 0, "", ""
 
     def _on_task_new(self, source: int, r: tuple[Any, ...]) -> None:
-        _, t, seq, name, coro, site, parent, eager = r
+        _, t, ident, name, coro, site, parent, eager = r
         s = self._s
         self._replay(source, t).new_task(
-            t, seq, s(source, name), s(source, coro), s(source, site), parent, eager
+            t, ident, name, s(source, coro), s(source, site), parent, eager
         )
 
     def _on_task_name(self, source: int, r: tuple[Any, ...]) -> None:
         task = self.task_of(source, r[2])
         if task is not None:
-            task.name = self._s(source, r[3])
+            task.name = r[3]
 
     def _on_task_cancel(self, source: int, r: tuple[Any, ...]) -> None:
         replay = self._replay(source, r[1])
@@ -371,9 +386,10 @@ class Model:
             task.cancel_requests.append((r[1], by))
 
     def _on_task_gone(self, source: int, r: tuple[Any, ...]) -> None:
-        task = self.task_of(source, r[2])
-        if task is not None:
-            task.gone = r[1]
+        replay = self._replay(source, r[1])
+        index = replay.tasks.pop(r[2], None)  # the id is free for a new task from here on
+        if index is not None:
+            self.tasks[index].gone = r[1]
 
     def _on_eager_begin(self, source: int, r: tuple[Any, ...]) -> None:
         self._replay(source, r[1]).eager_begins.append(r[1])

@@ -98,7 +98,7 @@ class Step:
 class Task:
     index: int  # position in Model.tasks; stable across loops
     loop: int
-    seq: int  # number within its loop, as the recorder gave it
+    ident: int  # its id() in the program, as the trace names it (reused after it was gone)
     name: str
     coro: str
     site: str
@@ -119,7 +119,8 @@ class Task:
     outcome: int | None = None
     error: str = ""
     cancel_requests: list[tuple[int, str]] = field(default_factory=list)
-    gone: int | None = None
+    gone: int | None = None  # when it was garbage-collected
+    placeholder: bool = False  # seen stepping before (or without) its TASK_NEW
     busy: int = 0
     scheduled_delay: int = 0
     longest_step: int = 0

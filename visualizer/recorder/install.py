@@ -118,7 +118,7 @@ def mark(text: str) -> None:
     loop = asyncio._get_running_loop()
     if isinstance(loop, RecordingEventLoop):
         task = asyncio.current_task(loop)
-        loop._lv_note(schema.MARK, loop._lv.tasks.get(id(task), 0) if task else 0, str(text))
+        loop._lv_note(schema.MARK, id(task) if task is not None else 0, str(text))
     else:
         recorder = core.current()
         recorder.emit(schema.MARK, core.clock(), 0, 0, recorder.intern(str(text)))

@@ -23,9 +23,10 @@ import heapq
 import itertools
 import sys
 import threading
+import types
 import weakref
 from asyncio import base_events, futures, tasks
-from types import MethodType
+from types import FunctionType, MethodType
 from typing import Any
 
 from ..trace import schema
@@ -42,6 +43,16 @@ _SLEEP_CALLBACK = futures._set_result_unless_cancelled
 _GATHERING = tasks._GatheringFuture
 _EAGER = sys.version_info >= (3, 12)
 _IO_WAITS = (schema.WAIT_IO_READ, schema.WAIT_IO_WRITE)
+_CORO = types.CoroutineType
+_GEN = types.GeneratorType
+
+
+class _NoLoop(asyncio.AbstractEventLoop):
+    def get_debug(self) -> bool:
+        return False
+
+
+_FUTURE_ITER = type(asyncio.Future(loop=_NoLoop()).__await__())
 # get_coro() of a finished eager task returns NULL without an exception on 3.12.0-3.12.4
 # (gh-122332): the interpreter crashes.
 _GET_CORO_UNSAFE = (3, 12) <= sys.version_info < (3, 12, 5)
@@ -83,9 +94,9 @@ class _State:
     """
 
     __slots__ = (
-        "rec", "src", "buf", "lock", "last_flush", "strings", "sid", "sites", "tasks", "refs",
-        "task_seq", "names", "cancels", "timers", "timer_seq", "sleeps", "closed", "fresh",
-        "offset",
+        "rec", "src", "buf", "lock", "last_flush", "strings", "sid", "sites", "tasks",
+        "names", "cancels", "timers", "timer_seq", "sleeps", "closed", "fresh", "offset",
+        "waits", "codes", "on_gone",
     )  # fmt: skip
 
     def __init__(self, recorder: core.Recorder, owner: Any) -> None:
@@ -96,18 +107,43 @@ class _State:
         self.last_flush = _clock()
         self.strings: dict[str, int] = {}
         self.sid = itertools.count(1)
-        self.sites: dict[Any, tuple[int, int]] = {}
-        self.tasks: dict[int, int] = {}  # id(task) -> its number; weakrefs keep this true
-        self.refs: dict[int, weakref.ref[Any]] = {}
-        self.task_seq = itertools.count(1)
-        self.names: dict[int, str] = {}
-        self.cancels: dict[int, int] = {}
+        # (id(code), f_lasti) of create_task's caller -> string id of the creation site
+        self.sites: dict[tuple[int, int], int] = {}
+        # The trace names a task by its id(); a weakref per task says when that id is free again.
+        self.tasks: dict[int, _TaskRef] = {}
+        self.names: dict[int, str] = {}  # id(task) -> the name last recorded
+        self.cancels: dict[int, int] = {}  # id(task) -> cancellation requests seen
         self.timers: dict[int, int] = {}  # id(TimerHandle) -> timer number, while scheduled
         self.timer_seq = itertools.count(1)
         self.sleeps: dict[int, int] = {}  # id(sleep's future) -> its timer number
         self.closed = False
         self.fresh: list[int] = []  # tasks created this iteration: names are read once more
         self.offset = 0
+        # await chain, as (id(code), f_lasti) pairs -> (primitive, its frame, site, chain);
+        # `codes` keeps those code objects alive, so their ids can't be reused while cached.
+        self.waits: dict[tuple[int, ...], tuple[int, int, int, int]] = {}
+        self.codes: set[Any] = set()
+        self.on_gone = self.task_gone  # one bound method for every task's weakref
+
+    def put_foreign(self, *items: Any) -> None:
+        """Append from a thread that is not running the loop (a GC callback, say)."""
+        with self.lock:
+            self.buf.extend(items)
+
+    def task_gone(self, ref: _TaskRef) -> None:
+        """A task was collected: its id may now be reused by a new task."""
+        tid = ref.tid
+        if self.tasks.get(tid) is ref:
+            del self.tasks[tid]
+        self.names.pop(tid, None)
+        self.cancels.pop(tid, None)
+        self.put_foreign(schema.TASK_GONE, _clock(), tid)
+
+
+class _TaskRef(weakref.ref):  # type: ignore[type-arg]
+    """A weak reference to a task that remembers the task's id."""
+
+    __slots__ = ("tid",)
 
 
 class RecordingEventLoop(asyncio.SelectorEventLoop):
@@ -137,11 +173,6 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         self._lv.last_flush = _clock()
         self._lv.rec.write(buf)
 
-    def _lv_put_foreign(self, *items: Any) -> None:
-        """Append from a thread that is not running the loop (a GC callback, say)."""
-        with self._lv.lock:
-            self._lv.buf.extend(items)
-
     def _lv_intern(self, text: str) -> int:
         sid = self._lv.strings.get(text)
         if sid is None:
@@ -154,65 +185,53 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
 
     # -- tasks ---------------------------------------------------------------------------
 
-    def _lv_register(self, task: Any, t: int, eager: int, coro: Any = None) -> int:
-        """Give `task` a number and record its birth (`coro`: its coroutine, when known)."""
+    def _lv_register(self, task: Any, t: int, eager: int, coro: Any = None) -> None:
+        """Record a task's birth (`coro`: its coroutine, when known)."""
+        lv = self._lv
         tid = id(task)
-        seq = next(self._lv.task_seq)
-        self._lv.tasks[tid] = seq
-        self._lv.refs[tid] = weakref.ref(task, self._lv_gone_callback(tid, seq))
+        ref = _TaskRef(task, lv.on_gone)
+        ref.tid = tid
+        lv.tasks[tid] = ref
         parent = asyncio.current_task(self)
-        parent_seq = 0 if parent is None else self._lv.tasks.get(id(parent), 0)
         if coro is None and isinstance(task, _TASK_TYPES):
             coro = None if _GET_CORO_UNSAFE and task.done() else task.get_coro()
         coro_name = getattr(coro, "__qualname__", None) or type(coro).__qualname__
-        site = waits.caller_site(sys._getframe(2))
         name = task.get_name() if isinstance(task, _TASK_TYPES) else repr(task)
-        self._lv.names[seq] = name
-        self._lv.fresh.append(tid)
-        self._lv.buf.extend((
-            schema.TASK_NEW, t, seq, self._lv_intern(name), self._lv_intern(coro_name),
-            self._lv_frame_site(site), parent_seq, eager,
+        lv.names[tid] = name
+        lv.fresh.append(tid)
+        lv.buf.extend((
+            schema.TASK_NEW, t, tid, name, self._lv_intern(coro_name),
+            self._lv_creation_site(sys._getframe(2)), 0 if parent is None else id(parent), eager,
         ))  # fmt: skip
-        return seq
 
-    def _lv_adopt(self, task: Any) -> int:
-        """Number a task that was made without create_task (``asyncio.Task(...)`` directly)."""
-        return self._lv_register(task, _clock(), 0)
+    def _lv_adopt(self, task: Any) -> None:
+        """Record a task that was made without create_task (``asyncio.Task(...)`` directly)."""
+        self._lv_register(task, _clock(), 0)
 
-    def _lv_gone_callback(self, tid: int, seq: int) -> Any:
-        loop_ref = weakref.ref(self)
-
-        def gone(_: Any) -> None:
-            loop = loop_ref()
-            if loop is None:
-                return
-            if loop._lv.tasks.get(tid) == seq:
-                del loop._lv.tasks[tid]
-                del loop._lv.refs[tid]
-            loop._lv.names.pop(seq, None)
-            loop._lv.cancels.pop(seq, None)
-            loop._lv_put_foreign(schema.TASK_GONE, _clock(), seq)
-
-        return gone
+    def _lv_creation_site(self, frame: Any) -> int:
+        """The string id of the first line outside asyncio that led to this frame."""
+        key = (id(frame.f_code), frame.f_lasti)
+        sid = self._lv.sites.get(key)
+        if sid is None:
+            self._lv.codes.add(frame.f_code)  # keeps the id in the key from being reused
+            sid = self._lv.sites[key] = self._lv_frame_site(waits.caller_site(frame))
+        return sid
 
     def _lv_frame_site(self, frame: Any) -> int:
         if frame is None:
             return 0
-        key = (frame.f_code, frame.f_lineno)
-        cached = self._lv.sites.get(key)
-        if cached is None:
-            cached = self._lv.sites[key] = (self._lv_intern(waits.format_site(*key)), 0)
-        return cached[0]
+        return self._lv_intern(waits.format_site(frame.f_code, frame.f_lineno))
 
     def _lv_step_end(self, task: Any, t: int, qlen: int) -> None:
         """Record the end of a step whose task finished, waits, or is new to us."""
-        tid = id(task)
-        seq = self._lv.tasks.get(tid) or self._lv_adopt(task)
+        seq = id(task)
+        if seq not in self._lv.tasks:
+            self._lv_adopt(task)
         buf = self._lv.buf
         name = task.get_name()
         if name != self._lv.names.get(seq):
             self._lv.names[seq] = name
-            buf.extend((schema.TASK_NAME, t, seq, self._lv_intern(name)))
+            buf.extend((schema.TASK_NAME, t, seq, name))
         if task.done():
             if task.cancelled():
                 buf.extend((STEP_DONE, t, seq, qlen, schema.OUTCOME_CANCELLED, 0))
@@ -229,60 +248,91 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             buf.extend((STEP_YIELD, t, seq, qlen))
             return
         kind, ref = self._lv_waiter_kind(waiter)
-        frames = waits.await_frames(task.get_coro())
-        if kind == schema.WAIT_FUTURE:
-            kind = waits.primitive_of(frames) or kind
+        frames: list[Any] = []
+        key: list[int] = []
+        obj = task.get_coro()
+        while obj is not None:
+            tp = type(obj)
+            if tp is _CORO:
+                frame = obj.cr_frame
+                obj = obj.cr_await
+            elif tp is _GEN:
+                frame = obj.gi_frame
+                obj = obj.gi_yieldfrom
+            elif tp is _FUTURE_ITER:
+                break
+            else:  # another kind of awaitable in the chain (a Cython coroutine, say)
+                key = []
+                frames = waits.await_frames(task.get_coro())
+                break
+            if frame is None:
+                break
+            frames.append(frame)
+            key.append(id(frame.f_code))
+            key.append(frame.f_lasti)
+        cached = self._lv.waits.get(tuple(key)) if key else None
+        if cached is None:
+            cached = self._lv_wait_entry(frames)
+            if key:
+                self._lv.waits[tuple(key)] = cached
+                self._lv.codes.update(frame.f_code for frame in frames)
+        primitive, where, site, chain = cached
+        if kind == schema.WAIT_FUTURE and primitive:
+            kind = primitive
             if kind in _IO_WAITS:
-                ref = waits.io_fd(frames)
-        site, chain = self._lv_chain(frames)
+                ref = waits.io_fd([frames[where]])
         buf.extend((STEP_WAIT, t, seq, qlen, kind, ref, site, chain))
+
+    def _lv_wait_entry(self, frames: list[Any]) -> tuple[int, int, int, int]:
+        """(primitive kind, index of its frame, site id, chain id) for an await chain."""
+        if not frames:
+            return 0, 0, 0, 0
+        where = 0
+        for i in range(len(frames) - 1, -1, -1):
+            if frames[i].f_code in waits.PRIMITIVES:
+                where = i
+                break
+        lines = [waits.format_site(frame.f_code, frame.f_lineno) for frame in frames]
+        user = [line for frame, line in zip(frames, lines, strict=True)
+                if not waits.is_library_frame(frame)]  # fmt: skip
+        site = self._lv_intern(user[-1] if user else lines[-1])
+        return waits.primitive_of(frames), where, site, self._lv_intern("\n".join(lines))
 
     def _lv_waiter_kind(self, waiter: Any) -> tuple[int, int]:
         if isinstance(waiter, _TASK_TYPES):
-            return schema.WAIT_TASK, self._lv.tasks.get(id(waiter)) or self._lv_adopt(waiter)
-        timer = self._lv.sleeps.pop(id(waiter), 0)
-        if timer:
-            return schema.WAIT_SLEEP, timer
+            if id(waiter) not in self._lv.tasks:
+                self._lv_adopt(waiter)
+            return schema.WAIT_TASK, id(waiter)
+        if self._lv.sleeps:
+            timer = self._lv.sleeps.pop(id(waiter), 0)
+            if timer:
+                return schema.WAIT_SLEEP, timer
         if isinstance(waiter, _GATHERING):
             return schema.WAIT_GATHER, 0
         return schema.WAIT_FUTURE, 0
-
-    def _lv_chain(self, frames: list[Any]) -> tuple[int, int]:
-        """String ids of the suspension site and of the whole await chain."""
-        if not frames:
-            return 0, 0
-        key = tuple((frame.f_code, frame.f_lasti) for frame in frames)
-        cached = self._lv.sites.get(key)
-        if cached is None:
-            lines = [waits.format_site(frame.f_code, frame.f_lineno) for frame in frames]
-            user = [line for frame, line in zip(frames, lines, strict=True)
-                    if not waits.is_library_frame(frame)]  # fmt: skip
-            site = user[-1] if user else lines[-1]
-            cached = self._lv.sites[key] = (
-                self._lv_intern(site),
-                self._lv_intern("\n".join(lines)),
-            )
-        return cached
 
     def _lv_check_names(self) -> None:
         """Record the names given just after creation (``asyncio.create_task(name=...)``)."""
         fresh, self._lv.fresh = self._lv.fresh, []
         for tid in fresh:
-            ref = self._lv.refs.get(tid)
+            ref = self._lv.tasks.get(tid)
             task = ref() if ref is not None else None
             if task is None:
                 continue
-            seq = self._lv.tasks[tid]
             name = task.get_name()
-            if name != self._lv.names.get(seq):
-                self._lv.names[seq] = name
-                self._lv.buf.extend((schema.TASK_NAME, _clock(), seq, self._lv_intern(name)))
+            if name != self._lv.names.get(tid):
+                self._lv.names[tid] = name
+                self._lv.buf.extend((schema.TASK_NAME, _clock(), tid, name))
 
-    def _lv_cancel_check(self, task: Any, seq: int, t: int) -> None:
+    def _lv_cancel_check(self, task: Any, t: int) -> None:
+        tid = id(task)
         requests = task.cancelling()
-        if requests > self._lv.cancels.get(seq, 0):
-            self._lv.buf.extend((schema.TASK_CANCEL, t, seq, requests))
-        self._lv.cancels[seq] = requests
+        if requests > self._lv.cancels.get(tid, 0):
+            self._lv.buf.extend((schema.TASK_CANCEL, t, tid, requests))
+        if requests:
+            self._lv.cancels[tid] = requests
+        else:
+            self._lv.cancels.pop(tid, None)
 
     def _lv_run_debug(self, handle: Any) -> None:
         """Run a handle the way the base loop does in debug mode (slow callback warning)."""
@@ -387,7 +437,8 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         """Run the iteration's ready handles. Every bytecode here costs per task step."""
         popleft = ready.popleft
         step_wrapper = _STEP_WRAPPER
-        task_seqs = self._lv.tasks
+        cancels = self._lv.cancels
+        strings = self._lv.strings
         done = _task_done
         handle = callback = task = None
         try:
@@ -401,10 +452,32 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                     task = callback.__self__
                     handle._run()
                     if task._fut_waiter is None and not done(task):
-                        seq = task_seqs.get(id(task)) or self._lv_adopt(task)
-                        ext((STEP_YIELD, _clock(), seq, len(ready)))
+                        # a task never seen is adopted at its first wait or its end
+                        ext((STEP_YIELD, _clock(), id(task), len(ready)))
                     else:
                         self._lv_step_end(task, _clock(), len(ready))
+                elif (
+                    type(callback) is _BuiltinMethod
+                    and callback.__name__ == "task_wakeup"
+                    and isinstance(task := callback.__self__, _TASK_TYPES)
+                ):
+                    if cancels or task.cancelling():
+                        self._lv_cancel_check(task, _clock())
+                    handle._run()
+                    if task._fut_waiter is None and not done(task):
+                        ext((STEP_YIELD, _clock(), id(task), len(ready)))
+                    else:
+                        self._lv_step_end(task, _clock(), len(ready))
+                elif (tp := type(callback)) is FunctionType or (
+                    tp is MethodType and callback.__func__ not in _PY_STEPS
+                ):
+                    handle._run()
+                    t = _clock()
+                    name = getattr(callback, "__qualname__", "")
+                    what = strings.get(name) if tp is FunctionType or "." in name else None
+                    if what is None:
+                        what = self._lv_what(callback)
+                    ext((CALLBACK, t, len(ready), what))
                 else:
                     self._lv_run_handle(handle, ready, None)
         except BaseException:
@@ -438,8 +511,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                 handle._run() if run is None else run(handle)
                 self._lv.buf.extend((CALLBACK, _clock(), len(ready), self._lv_what(callback)))
                 return
-            seq = self._lv.tasks.get(id(task)) or self._lv_adopt(task)
-            self._lv_cancel_check(task, seq, _clock())
+            self._lv_cancel_check(task, _clock())
             handle._run() if run is None else run(handle)
             self._lv_step_end(task, _clock(), len(ready))
         finally:
@@ -572,7 +644,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         try:
             future = context.get("future") or context.get("task")
-            task = self._lv.tasks.get(id(future), 0) if future is not None else 0
+            task = id(future) if id(future) in self._lv.tasks else 0
             exc = context.get("exception")
             detail = waits.format_exception(exc) if isinstance(exc, BaseException) else ""
             self._lv_note(schema.EXCEPTION, task, str(context.get("message", "")), detail)

@@ -262,7 +262,7 @@ def _sniff(head: bytes) -> str:
 
 # records(): how far each kind's record reaches, and which slots of its record hold a str.
 _STEP: dict[int, int] = {kind: n + 1 for kind, n in schema.ARITY.items()}
-_STR_FIELDS = ("text", "detail")
+_STR_FIELDS = schema.STR_FIELDS
 _STR_SLOTS: dict[int, tuple[int, ...]] = {
     kind: slots
     for kind, fields in schema.FIELDS.items()
@@ -283,8 +283,8 @@ def records(batch: list[Any] | tuple[Any, ...], *, validate: bool = True) -> lis
     """Split a batch into records ``(kind, field, ...)``; raise TraceError on a bad layout.
 
     The whole batch is checked before any record is returned: every kind is known, every record
-    complete, and (with `validate`, the default) every field has its schema type: ``text`` and
-    ``detail`` fields are str, every other field (string ids included) an int. Without
+    complete, and (with `validate`, the default) every field has its schema type: ``text``,
+    ``detail`` and ``name`` fields are str, every other field (string ids included) an int. Without
     `validate` only the layout is checked, for batches whose producer is trusted.
     """
     if type(batch) is not list and type(batch) is not tuple:
@@ -342,7 +342,7 @@ def _explain(batch: Any, validate: bool = True) -> str | None:
     """What is wrong with a batch, walking it slowly, one record at a time (None: nothing).
 
     This is the definition `records` follows: a batch is a list that starts with an int source;
-    each record is a known kind and all its fields; with `validate`, ``text`` and ``detail``
+    each record is a known kind and all its fields; with `validate`, the STR_FIELDS
     fields are instances of str and every other field an instance of int.
     """
     what = "the trace is corrupt"

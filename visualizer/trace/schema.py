@@ -2,8 +2,9 @@
 
 A batch is a flat msgpack array: ``[source, kind, field, field, ..., kind, field, ...]``.
 Every kind has a fixed number of fields, listed in ``FIELDS``; a field whose name ends in ``$``
-holds a string id, defined earlier in the same source by a ``STR`` record. A source is one event
-loop (1, 2, ...) or the process itself (0: other threads, program output, exit).
+holds a string id, defined earlier in the same source by a ``STR`` record. A task is named by
+its ``id()`` in the program; ``TASK_GONE`` says when that id may name another task. A source is
+one event loop (1, 2, ...) or the process itself (0: other threads, program output, exit).
 
 Times are ``time.perf_counter_ns()`` values (CLOCK_MONOTONIC on Linux, shared by all threads).
 
@@ -111,8 +112,10 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
     STEP_WAIT: ("t", "task", "qlen", "wait", "ref", "site$", "chain$"),
     # outcome: OUTCOME_*; detail: the exception's traceback text, or "".
     STEP_DONE: ("t", "task", "qlen", "outcome", "detail$"),
-    TASK_NEW: ("t", "task", "name$", "coro$", "site$", "parent", "eager"),
-    TASK_NAME: ("t", "task", "name$"),
+    # task: id() of the task in the program, unique until its TASK_GONE; name is inline (most
+    # are unique "Task-N", not worth interning); parent is the creating task's id, or 0.
+    TASK_NEW: ("t", "task", "name", "coro$", "site$", "parent", "eager"),
+    TASK_NAME: ("t", "task", "name"),
     # requests: task.cancelling() when the request was seen (at the task's next step); the
     # replay knows who asked from which handle scheduled that step.
     TASK_CANCEL: ("t", "task", "requests"),
@@ -141,6 +144,8 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
 
 
 ARITY: Final[dict[int, int]] = {kind: len(fields) for kind, fields in FIELDS.items()}
+# Fields that hold text inline; every other field is an int (string ids included).
+STR_FIELDS: Final = frozenset({"text", "detail", "name"})
 
 # What a task waits on after a step (STEP_WAIT.wait).
 WAIT_FUTURE: Final = 1
