@@ -280,7 +280,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         if kind == schema.WAIT_FUTURE and primitive:
             kind = primitive
             if kind in _IO_WAITS:
-                ref = waits.io_fd([frames[where]])
+                ref = waits.io_fd(frames[where])
         buf.extend((STEP_WAIT, t, seq, qlen, kind, ref, site, chain))
 
     def _lv_wait_entry(self, frames: list[Any]) -> tuple[int, int, int, int]:

@@ -60,6 +60,9 @@ def _primitive_codes() -> dict[CodeType, int]:
 
 
 PRIMITIVES = _primitive_codes()
+_SOCK_CODES = frozenset(
+    code for code in PRIMITIVES if "sock" in code.co_varnames[: code.co_argcount]
+)
 
 
 def await_frames(coro: Any) -> list[FrameType]:
@@ -89,29 +92,23 @@ def primitive_of(frames: list[FrameType]) -> int:
     return 0
 
 
-def io_fd(frames: list[FrameType]) -> int:
-    """The file descriptor an I/O wait is on, read from the innermost asyncio frame; or 0.
+def io_fd(frame: FrameType) -> int:
+    """The file descriptor an I/O wait is on, read from its asyncio frame (`PRIMITIVES`); or 0.
 
     Streams keep it on their transport (``_sock_fd``), ``loop.sock_*`` get the socket as an
     argument. Reading a suspended frame's locals runs none of the program's code.
     """
-    for frame in reversed(frames):
-        if frame.f_code not in PRIMITIVES:
-            continue
-        try:
-            local = frame.f_locals
+    try:
+        local = frame.f_locals
+        if frame.f_code in _SOCK_CODES:
+            # the C method itself: a socket subclass's fileno() is the program's code
             sock = local.get("sock")
-            if sock is not None:
-                # the C method itself: a socket subclass's fileno() is the program's code
-                fd = _socket.socket.fileno(sock) if isinstance(sock, _socket.socket) else 0
-                return fd if fd > 0 else 0
-            owner = local.get("self")
-            transport = getattr(owner, "_transport", None)
-            fd = getattr(transport, "_sock_fd", None)
-            return fd if isinstance(fd, int) else 0
-        except Exception:
-            return 0
-    return 0
+            fd = _socket.socket.fileno(sock) if isinstance(sock, _socket.socket) else 0
+        else:
+            fd = getattr(getattr(local.get("self"), "_transport", None), "_sock_fd", 0)
+        return fd if isinstance(fd, int) and fd > 0 else 0
+    except Exception:
+        return 0
 
 
 def format_site(code: CodeType, lineno: int | None) -> str:
