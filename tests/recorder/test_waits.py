@@ -204,3 +204,19 @@ def test_timeout_cancels_the_inner_wait_and_records_it():
     main_task = model.tasks[0]
     assert main_task.cancel_requests
     assert main_task.outcome == schema.OUTCOME_OK
+
+
+def test_creation_site_is_the_users_line_even_through_gather():
+    async def leaf():
+        await asyncio.sleep(0)
+
+    async def main():
+        await asyncio.gather(leaf(), leaf())  # first line
+        await asyncio.gather(leaf())  # second line
+
+    _, model = record_run(main)
+    first = main.__code__.co_firstlineno + 1
+    sites = [task.site for task in model.tasks if task.coro.endswith("leaf")]
+    assert sites == [
+        f"{__file__}:{line} in {main.__qualname__}" for line in (first, first, first + 1)
+    ]

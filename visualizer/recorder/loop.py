@@ -107,7 +107,7 @@ class _State:
         self.last_flush = _clock()
         self.strings: dict[str, int] = {}
         self.sid = itertools.count(1)
-        # (id(code), f_lasti) of create_task's caller -> string id of the creation site
+        # (id(code), f_lasti) of the line that created a task -> string id of "file:line in f"
         self.sites: dict[tuple[int, int], int] = {}
         # The trace names a task by its id(); a weakref per task says when that id is free again.
         self.tasks: dict[int, _TaskRef] = {}
@@ -210,11 +210,14 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
 
     def _lv_creation_site(self, frame: Any) -> int:
         """The string id of the first line outside asyncio that led to this frame."""
+        frame = waits.caller_site(frame)
+        if frame is None:
+            return 0
         key = (id(frame.f_code), frame.f_lasti)
         sid = self._lv.sites.get(key)
         if sid is None:
             self._lv.codes.add(frame.f_code)  # keeps the id in the key from being reused
-            sid = self._lv.sites[key] = self._lv_frame_site(waits.caller_site(frame))
+            sid = self._lv.sites[key] = self._lv_frame_site(frame)
         return sid
 
     def _lv_frame_site(self, frame: Any) -> int:
