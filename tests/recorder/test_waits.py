@@ -220,3 +220,21 @@ def test_creation_site_is_the_users_line_even_through_gather():
     assert sites == [
         f"{__file__}:{line} in {main.__qualname__}" for line in (first, first, first + 1)
     ]
+
+
+def test_task_made_by_an_asyncio_callback_is_created_at_asyncios_line():
+    async def handler(reader, writer):
+        writer.close()
+
+    async def main():
+        server = await asyncio.start_server(handler, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+        await asyncio.sleep(0.01)
+        writer.close()
+        server.close()
+        await server.wait_closed()
+
+    _, model = record_run(main)
+    (accepted,) = [task for task in model.tasks if "accept_connection2" in task.coro]
+    assert "asyncio" in accepted.site and "_accept_connection" in accepted.site, accepted.site

@@ -122,8 +122,16 @@ def is_library_frame(frame: FrameType) -> bool:
 
 
 def caller_site(frame: FrameType | None) -> FrameType | None:
-    """The first frame outside asyncio and loopviz, walking outwards from `frame`."""
+    """The first frame outside asyncio and loopviz, walking outwards from `frame`.
+
+    When the walk reaches the loop itself first (a task made by one of asyncio's own callbacks,
+    such as a server accepting a connection), the line outside the loop would only be
+    ``asyncio.run(...)``: then `frame`, asyncio's own line, is the truer answer.
+    """
+    start = frame
     while frame is not None and is_library_frame(frame):
+        if frame.f_code.co_filename.startswith(_OWN_DIR):
+            return start
         frame = frame.f_back
     return frame
 
