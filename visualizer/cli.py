@@ -107,7 +107,7 @@ def _record(args: argparse.Namespace) -> int:
     _check_target(args.module, args.program)
     trace = args.output or _default_trace_name(args.module or args.program[0])
     try:
-        Path(trace).touch()
+        os.close(os.open(trace, os.O_WRONLY | os.O_CREAT, 0o600))
     except OSError as exc:
         raise UsageError(f"cannot write the trace to {trace}: {exc.strerror}") from None
     command = _agent_command(trace, args.module, args.program)

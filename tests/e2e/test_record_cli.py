@@ -225,3 +225,50 @@ def test_default_trace_name_is_printed(tmp_path):
     assert line.startswith("loopviz: trace written to prog-")
     name = line.rsplit(" ", 1)[-1]
     assert os.path.exists(tmp_path / name)
+
+
+def test_output_is_recorded_when_printed_not_at_exit(tmp_path):
+    _write(
+        tmp_path,
+        "talk.py",
+        """
+        import asyncio
+
+        async def main():
+            print("before the nap")
+            await asyncio.sleep(0.2)
+            print("after the nap")
+
+        asyncio.run(main())
+        """,
+    )
+    result, trace = _record(tmp_path, "talk.py")
+    assert result.returncode == 0
+    model = Model.load(trace)
+    before, after = model.output
+    assert (before.text, after.text) == ("before the nap\n", "after the nap\n")
+    nap = model.tasks[0].steps[0]  # the step that printed, then slept
+    assert before.t <= nap.end + 50_000_000  # recorded as the loop went idle, not at exit
+    assert after.t - before.t >= 150_000_000
+
+
+def test_printing_megabytes_is_all_recorded(tmp_path):
+    _write(
+        tmp_path,
+        "loud.py",
+        """
+        import asyncio
+
+        async def main():
+            for i in range(100_000):
+                print(f"line {i:06d} " + "x" * 80)
+                if i % 5000 == 0:
+                    await asyncio.sleep(0)
+
+        asyncio.run(main())
+        """,
+    )
+    result, trace = _record(tmp_path, "loud.py")
+    assert result.returncode == 0 and len(result.stdout) > 9_000_000
+    text = "".join(o.text for o in Model.load(trace).output)
+    assert text == result.stdout

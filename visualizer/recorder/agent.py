@@ -25,8 +25,14 @@ from . import core, install
 _AGENT_FILES = {__file__, runpy.__file__, "<frozen runpy>"}
 
 
+# Output is recorded in chunks of whole lines: at most this much text or this long apart, and
+# whenever a loop is about to wait (so nothing printed sits unrecorded while the program idles).
+OUTPUT_CHUNK = 16384
+OUTPUT_NS = 20_000_000
+
+
 class _OutputTee:
-    """Passes writes on to the real stream and records each completed line (or big chunk)."""
+    """Passes writes on to the real stream and records the text in chunks of whole lines."""
 
     def __init__(self, stream: TextIO, number: int, recorder: core.Recorder) -> None:
         self._lv_stream = stream
@@ -34,7 +40,9 @@ class _OutputTee:
         self._lv_recorder = recorder
         self._lv_pending: list[str] = []
         self._lv_size = 0
+        self._lv_last = core.clock()
         self._lv_lock = threading.Lock()
+        recorder.idle_flushers.append(self._lv_emit)
 
     def write(self, text: str) -> int:
         written = self._lv_stream.write(text)
@@ -42,8 +50,8 @@ class _OutputTee:
             with self._lv_lock:
                 self._lv_pending.append(text)
                 self._lv_size += len(text)
-                complete = text.endswith("\n") or self._lv_size >= 65536
-            if complete:
+                due = self._lv_size >= OUTPUT_CHUNK or core.clock() - self._lv_last >= OUTPUT_NS
+            if due and text.endswith("\n"):
                 self._lv_emit()
         return written
 
@@ -58,6 +66,7 @@ class _OutputTee:
             text = "".join(self._lv_pending)
             self._lv_pending.clear()
             self._lv_size = 0
+            self._lv_last = core.clock()
         self._lv_recorder.emit(schema.OUTPUT, core.clock(), self._lv_number, text)
 
     def flush(self) -> None:

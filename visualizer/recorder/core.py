@@ -14,6 +14,7 @@ import sys
 import threading
 import time
 import weakref
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from ..trace import schema
@@ -86,6 +87,8 @@ class Recorder:
         self._sources = itertools.count(1)
         self._strings: dict[str, int] = {}
         self._flushers: weakref.WeakSet[Any] = weakref.WeakSet()
+        # Called when a loop is about to block: whatever buffers text (captured output) writes it.
+        self.idle_flushers: list[Callable[[], None]] = []
         self.t0 = clock()
         header = {
             "python": sys.version.split()[0],
@@ -130,6 +133,10 @@ class Recorder:
             self._strings[text] = sid
         self.write([0, schema.STR, sid, text])
         return sid
+
+    def on_idle(self) -> None:
+        for flush in self.idle_flushers:
+            flush()
 
     def flush(self) -> None:
         """Ask every live source to write what it holds."""

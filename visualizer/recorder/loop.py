@@ -399,11 +399,13 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             elif timeout < 0:
                 timeout = 0
 
-        if timeout != 0 and len(buf) > 1:
+        if timeout != 0:
             # About to block: let a live viewer see everything up to here.
-            self._lv_flush()
-            buf = self._lv.buf
-            ext = buf.extend
+            self._lv.rec.on_idle()
+            if len(buf) > 1:
+                self._lv_flush()
+                buf = self._lv.buf
+                ext = buf.extend
 
         t0 = _clock()
         event_list = self._selector.select(timeout)
