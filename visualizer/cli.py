@@ -111,8 +111,9 @@ def _record(args: argparse.Namespace) -> int:
     except OSError as exc:
         raise UsageError(f"cannot write the trace to {trace}: {exc.strerror}") from None
     command = _agent_command(trace, args.module, args.program)
-    # Ctrl-C reaches the program (same process group); loopviz waits for it to finish.
-    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C reaches the program (same process group); loopviz waits for it to finish. Not
+    # SIG_IGN: the child would inherit it and never see a KeyboardInterrupt.
+    previous = signal.signal(signal.SIGINT, _wait_for_child)
     try:
         child = subprocess.Popen(command, stdin=None)
         status = child.wait()
@@ -126,6 +127,10 @@ def _record(args: argparse.Namespace) -> int:
         signal.signal(-status, signal.SIG_DFL)
         os.kill(os.getpid(), -status)
     return status
+
+
+def _wait_for_child(signum: int, frame: object) -> None:
+    """SIGINT while the program runs: it got the same signal, and decides for itself."""
 
 
 def _append_exit(trace: str, status: int) -> None:

@@ -272,3 +272,33 @@ def test_printing_megabytes_is_all_recorded(tmp_path):
     assert result.returncode == 0 and len(result.stdout) > 9_000_000
     text = "".join(o.text for o in Model.load(trace).output)
     assert text == result.stdout
+
+
+def test_ctrl_c_stops_the_program_like_it_stops_python(tmp_path):
+    _write(
+        tmp_path,
+        "forever.py",
+        """
+        import asyncio
+
+        async def main():
+            print("ready", flush=True)
+            while True:
+                await asyncio.sleep(0.05)
+
+        asyncio.run(main())
+        """,
+    )
+    trace = tmp_path / "out.lvtrace"
+    # A terminal's Ctrl-C signals the whole foreground process group: loopviz and the program.
+    proc = subprocess.Popen(
+        [*LOOPVIZ, "record", "-q", "-o", str(trace), "forever.py"],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        start_new_session=True,
+    )  # fmt: skip
+    assert proc.stdout.readline() == "ready\n"
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=30)
+    assert proc.returncode == -signal.SIGINT
+    assert "KeyboardInterrupt" in stderr
+    assert Model.load(trace).exit_status == -signal.SIGINT
