@@ -228,3 +228,4 @@ def test_task_made_without_create_task_is_adopted_with_its_name():
     task = task_named(model, "direct")
     assert task.coro.endswith("direct") and not task.placeholder
     assert len(task.steps) == 3
+    assert task.site == ""  # where Task() was called is not known: nothing made up

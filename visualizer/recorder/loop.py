@@ -185,8 +185,10 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
 
     # -- tasks ---------------------------------------------------------------------------
 
-    def _lv_register(self, task: Any, t: int, eager: int, coro: Any = None) -> None:
-        """Record a task's birth (`coro`: its coroutine, when known)."""
+    def _lv_register(
+        self, task: Any, t: int, eager: int, coro: Any = None, caller: Any = None
+    ) -> None:
+        """Record a task's birth (`coro`: its coroutine, `caller`: create_task's caller)."""
         lv = self._lv
         tid = id(task)
         ref = _TaskRef(task, lv.on_gone)
@@ -201,15 +203,15 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         lv.fresh.append(tid)
         lv.buf.extend((
             schema.TASK_NEW, t, tid, name, self._lv_intern(coro_name),
-            self._lv_creation_site(sys._getframe(2)), 0 if parent is None else id(parent), eager,
+            self._lv_creation_site(caller), 0 if parent is None else id(parent), eager,
         ))  # fmt: skip
 
     def _lv_adopt(self, task: Any) -> None:
-        """Record a task that was made without create_task (``asyncio.Task(...)`` directly)."""
+        """Record a task made without create_task (``asyncio.Task(...)``): where is unknown."""
         self._lv_register(task, _clock(), 0)
 
     def _lv_creation_site(self, frame: Any) -> int:
-        """The string id of the first line outside asyncio that led to this frame."""
+        """The string id of the first line outside asyncio that led to this frame (0: none)."""
         frame = waits.caller_site(frame)
         if frame is None:
             return 0
@@ -217,38 +219,34 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         sid = self._lv.sites.get(key)
         if sid is None:
             self._lv.codes.add(frame.f_code)  # keeps the id in the key from being reused
-            sid = self._lv.sites[key] = self._lv_frame_site(frame)
+            site = waits.format_site(frame.f_code, frame.f_lineno)
+            sid = self._lv.sites[key] = self._lv_intern(site)
         return sid
-
-    def _lv_frame_site(self, frame: Any) -> int:
-        if frame is None:
-            return 0
-        return self._lv_intern(waits.format_site(frame.f_code, frame.f_lineno))
 
     def _lv_step_end(self, task: Any, t: int, qlen: int) -> None:
         """Record the end of a step whose task finished, waits, or is new to us."""
-        seq = id(task)
-        if seq not in self._lv.tasks:
+        tid = id(task)
+        if tid not in self._lv.tasks:
             self._lv_adopt(task)
         buf = self._lv.buf
         name = task.get_name()
-        if name != self._lv.names.get(seq):
-            self._lv.names[seq] = name
-            buf.extend((schema.TASK_NAME, t, seq, name))
+        if name != self._lv.names.get(tid):
+            self._lv.names[tid] = name
+            buf.extend((schema.TASK_NAME, t, tid, name))
         if task.done():
             if task.cancelled():
-                buf.extend((STEP_DONE, t, seq, qlen, schema.OUTCOME_CANCELLED, 0))
+                buf.extend((STEP_DONE, t, tid, qlen, schema.OUTCOME_CANCELLED, 0))
                 return
             exc = task._exception
             if exc is None:
-                buf.extend((STEP_DONE, t, seq, qlen, schema.OUTCOME_OK, 0))
+                buf.extend((STEP_DONE, t, tid, qlen, schema.OUTCOME_OK, 0))
             else:
                 detail = self._lv_intern(waits.format_exception(exc))
-                buf.extend((STEP_DONE, t, seq, qlen, schema.OUTCOME_FAILED, detail))
+                buf.extend((STEP_DONE, t, tid, qlen, schema.OUTCOME_FAILED, detail))
             return
         waiter = task._fut_waiter
         if waiter is None:
-            buf.extend((STEP_YIELD, t, seq, qlen))
+            buf.extend((STEP_YIELD, t, tid, qlen))
             return
         kind, ref = self._lv_waiter_kind(waiter)
         frames: list[Any] = []
@@ -284,7 +282,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             kind = primitive
             if kind in _IO_WAITS:
                 ref = waits.io_fd(frames[where])
-        buf.extend((STEP_WAIT, t, seq, qlen, kind, ref, site, chain))
+        buf.extend((STEP_WAIT, t, tid, qlen, kind, ref, site, chain))
 
     def _lv_wait_entry(self, frames: list[Any]) -> tuple[int, int, int, int]:
         """(primitive kind, index of its frame, site id, chain id) for an await chain."""
@@ -562,7 +560,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                 and isinstance(task, _TASK_TYPES)
                 and (task.done() or getattr(coro, "cr_suspended", False))
             )
-            self._lv_register(task, t, int(eager), coro)
+            self._lv_register(task, t, int(eager), coro, sys._getframe(1))
             if eager:
                 self._lv_step_end(task, t, len(self._ready))
             return task
