@@ -436,9 +436,6 @@ class Model:
     def duration(self) -> int:
         return 0 if self.start is None else self.end - self.start
 
-    def tasks_in(self, state: State) -> list[Task]:
-        return [task for task in self.tasks if task.state == state]
-
 
 _LOOP_HANDLERS = {
     schema.LOOP_OPEN: Model._on_loop_open,
