@@ -238,3 +238,29 @@ def test_task_made_by_an_asyncio_callback_is_created_at_asyncios_line():
     _, model = record_run(main)
     (accepted,) = [task for task in model.tasks if "accept_connection2" in task.coro]
     assert "asyncio" in accepted.site and "_accept_connection" in accepted.site, accepted.site
+
+
+def test_each_await_of_a_nested_coroutine_has_its_own_site():
+    async def inner(queue):
+        await queue.get()  # first
+        await queue.get()  # second
+
+    async def outer(queue):
+        await inner(queue)
+
+    async def main():
+        queue = asyncio.Queue()
+        task = asyncio.create_task(outer(queue), name="outer")
+        for item in range(2):
+            await asyncio.sleep(0)
+            queue.put_nowait(item)
+        await task
+
+    _, model = record_run(main)
+    first = inner.__code__.co_firstlineno + 1
+    waits = [s for s in task_named(model, "outer").steps if s.wait == schema.WAIT_QUEUE_GET]
+    assert [s.site.split(" in ")[0].rsplit(":", 1)[1] for s in waits] == [
+        str(first),
+        str(first + 1),
+    ]
+    assert all(s.chain.splitlines()[0].endswith(outer.__qualname__) for s in waits)

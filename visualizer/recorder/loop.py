@@ -41,6 +41,7 @@ _TASK_TYPES: tuple[type, ...] = (asyncio.Task,)
 _PY_STEPS = waits.python_step_functions()
 _SLEEP_CALLBACK = futures._set_result_unless_cancelled
 _GATHERING = tasks._GatheringFuture
+_FUTURE = asyncio.Future
 _EAGER = sys.version_info >= (3, 12)
 _IO_WAITS = (schema.WAIT_IO_READ, schema.WAIT_IO_WRITE)
 _CORO = types.CoroutineType
@@ -300,6 +301,8 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         return waits.primitive_of(frames), where, site, self._lv_intern("\n".join(lines))
 
     def _lv_waiter_kind(self, waiter: Any) -> tuple[int, int]:
+        if type(waiter) is _FUTURE and not self._lv.sleeps:
+            return schema.WAIT_FUTURE, 0  # the common case, decided without isinstance
         if isinstance(waiter, _TASK_TYPES):
             if id(waiter) not in self._lv.tasks:
                 self._lv_adopt(waiter)
