@@ -225,16 +225,21 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         return sid
 
     def _lv_step_end(self, task: Any, t: int, qlen: int) -> None:
-        """Record the end of a step whose task finished, waits, or is new to us."""
+        """Record the end of any step: the task finished, yielded, or waits."""
+        waiter = task._fut_waiter
+        if waiter is not None:
+            self._lv_step_wait(task, waiter, t, qlen)
+            return
         tid = id(task)
         if tid not in self._lv.tasks:
             self._lv_adopt(task)
         buf = self._lv.buf
-        name = task.get_name()
-        if name != self._lv.names.get(tid):
-            self._lv.names[tid] = name
-            buf.extend((schema.TASK_NAME, t, tid, name))
         if task.done():
+            # Renamed since? (Names given at creation are read by _lv_check_names.)
+            name = task.get_name()
+            if name != self._lv.names.get(tid):
+                self._lv.names[tid] = name
+                buf.extend((schema.TASK_NAME, t, tid, name))
             if task.cancelled():
                 buf.extend((STEP_DONE, t, tid, qlen, schema.OUTCOME_CANCELLED, 0))
                 return
@@ -245,10 +250,13 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                 detail = self._lv_intern(waits.format_exception(exc))
                 buf.extend((STEP_DONE, t, tid, qlen, schema.OUTCOME_FAILED, detail))
             return
-        waiter = task._fut_waiter
-        if waiter is None:
-            buf.extend((STEP_YIELD, t, tid, qlen))
-            return
+        buf.extend((STEP_YIELD, t, tid, qlen))
+
+    def _lv_step_wait(self, task: Any, waiter: Any, t: int, qlen: int) -> None:
+        """Record a step after which `task` waits on `waiter`: what it is, and where."""
+        tid = id(task)
+        if tid not in self._lv.tasks:
+            self._lv_adopt(task)
         kind, ref = self._lv_waiter_kind(waiter)
         frames: list[Any] = []
         key: list[int] = []
@@ -283,7 +291,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             kind = primitive
             if kind in _IO_WAITS:
                 ref = waits.io_fd(frames[where])
-        buf.extend((STEP_WAIT, t, tid, qlen, kind, ref, site, chain))
+        self._lv.buf.extend((STEP_WAIT, t, tid, qlen, kind, ref, site, chain))
 
     def _lv_wait_entry(self, frames: list[Any]) -> tuple[int, int, int, int]:
         """(primitive kind, index of its frame, site id, chain id) for an await chain."""
@@ -446,7 +454,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         cancels = self._lv.cancels
         strings = self._lv.strings
         done = _task_done
-        handle = callback = task = None
+        handle = callback = task = waiter = None
         try:
             for _ in range(ntodo):
                 handle = popleft()
@@ -457,7 +465,10 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                 if type(callback) is step_wrapper:
                     task = callback.__self__
                     handle._run()
-                    if task._fut_waiter is None and not done(task):
+                    waiter = task._fut_waiter
+                    if waiter is not None:
+                        self._lv_step_wait(task, waiter, _clock(), len(ready))
+                    elif not done(task):
                         # a task never seen is adopted at its first wait or its end
                         ext((STEP_YIELD, _clock(), id(task), len(ready)))
                     else:
@@ -470,7 +481,10 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                     if cancels or task.cancelling():
                         self._lv_cancel_check(task, _clock())
                     handle._run()
-                    if task._fut_waiter is None and not done(task):
+                    waiter = task._fut_waiter
+                    if waiter is not None:
+                        self._lv_step_wait(task, waiter, _clock(), len(ready))
+                    elif not done(task):
                         ext((STEP_YIELD, _clock(), id(task), len(ready)))
                     else:
                         self._lv_step_end(task, _clock(), len(ready))
@@ -490,7 +504,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             ext((ABORT, _clock(), len(ready)))
             raise
         finally:
-            handle = callback = task = None  # break cycles, as the base loop does
+            handle = callback = task = waiter = None  # break cycles, as the base loop does
 
     def _lv_run_ready_debug(self, ready: Any, ntodo: int) -> None:
         """The same in debug mode, where each handle is timed for the slow-callback warning."""
