@@ -229,3 +229,26 @@ def test_task_made_without_create_task_is_adopted_with_its_name():
     assert task.coro.endswith("direct") and not task.placeholder
     assert len(task.steps) == 3
     assert task.site == ""  # where Task() was called is not known: nothing made up
+
+
+def test_recording_from_inside_a_write_on_the_same_thread_does_not_deadlock():
+    # A signal handler, or the weakref callback of a task the GC frees, runs on the thread that
+    # may be in the middle of writing a batch, and records something itself.
+    from visualizer.trace import schema as kinds
+
+    def reenter(done: list[bool]) -> None:
+        with record() as recording:
+            loop = RecordingEventLoop()
+            rec = recording.recorder
+            with rec.lock:
+                rec.emit(kinds.MARK, 0, 0, 0, rec.intern("inside a write"))
+            with loop._lv.lock:
+                loop._lv.put_foreign(kinds.TASK_GONE, 0, 1)
+            loop.close()
+        done.append(True)
+
+    done: list[bool] = []
+    thread = threading.Thread(target=reenter, args=(done,), daemon=True)
+    thread.start()
+    thread.join(10)
+    assert done == [True], "the recorder deadlocked on its own lock"

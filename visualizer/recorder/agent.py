@@ -41,7 +41,7 @@ class _OutputTee:
         self._lv_pending: list[str] = []
         self._lv_size = 0
         self._lv_last = core.clock()
-        self._lv_lock = threading.Lock()
+        self._lv_lock = threading.RLock()  # a signal handler may print inside a write
         recorder.idle_flushers.append(self._lv_emit)
 
     def write(self, text: str) -> int:

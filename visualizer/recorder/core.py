@@ -81,7 +81,9 @@ class Recorder:
 
     def __init__(self, sink: Sink, meta: dict[str, Any] | None = None):
         self.sink = sink
-        self.lock = threading.Lock()
+        # Reentrant: a signal handler or a GC callback (a task's weakref) can run in the middle
+        # of a write, on the same thread, and record something itself.
+        self.lock = threading.RLock()
         self.closed = False
         self.dropped = 0
         self._sources = itertools.count(1)

@@ -104,7 +104,7 @@ class _State:
         self.rec = recorder
         self.src = recorder.new_source(owner)
         self.buf: list[Any] = [self.src]
-        self.lock = threading.Lock()
+        self.lock = threading.RLock()  # reentrant for the same reason as Recorder.lock
         self.last_flush = _clock()
         self.strings: dict[str, int] = {}
         self.sid = itertools.count(1)
