@@ -243,3 +243,23 @@ def test_asyncio_run_accepts_the_loop_factory():
         return type(asyncio.get_running_loop())
 
     assert asyncio.run(which(), loop_factory=loop_factory) is RecordingEventLoop
+
+
+@requires_eager
+def test_children_made_in_an_eager_first_step_know_their_parent():
+    async def leaf():
+        await asyncio.sleep(0)
+
+    async def parent():
+        await asyncio.gather(leaf(), leaf())
+
+    async def main():
+        asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
+        await asyncio.get_running_loop().create_task(parent(), name="parent")
+
+    _, model = record_run(main)
+    parent_task = task_named(model, "parent")
+    leaves = [task for task in model.tasks if task.coro.endswith("leaf")]
+    assert len(leaves) == 2
+    assert all(task.parent == parent_task.index for task in leaves)
+    assert sorted(parent_task.children) == sorted(task.index for task in leaves)

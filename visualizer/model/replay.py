@@ -47,6 +47,7 @@ class _LoopReplay:
         self.eager_begins: list[int] = []
         self.eager_next: dict[int, int] = {}  # task index -> begin of its eager step
         self.threadsafe: deque[tuple[int, str]] = deque()
+        self.orphans: dict[int, list[int]] = {}  # parent id not seen yet -> its children
 
     # -- the ready queue --------------------------------------------------------------------
 
@@ -171,6 +172,10 @@ class _LoopReplay:
             index = self._add_task(task)
         return index
 
+    def _adopt_child(self, parent: int, child: int) -> None:
+        self.model.tasks[child].parent = parent
+        self.model.tasks[parent].children.append(child)
+
     def _add_task(self, task: Task) -> int:
         task.enter(task.created, State.READY)
         self.model.tasks.append(task)
@@ -191,8 +196,12 @@ class _LoopReplay:
                         bool(eager), t)  # fmt: skip
             index = self._add_task(task)
         if parent_index is not None and task.parent is None:
-            task.parent = parent_index
-            model.tasks[parent_index].children.append(index)
+            self._adopt_child(parent_index, index)
+        elif parent and parent_index is None:
+            # An eager parent's TASK_NEW comes after the children its first step made.
+            self.orphans.setdefault(parent, []).append(index)
+        for child in self.orphans.pop(ident, ()):
+            self._adopt_child(index, child)
         if eager:
             self.eager_next[index] = self.eager_begins.pop() if self.eager_begins else t
         elif self.eager_begins:
