@@ -252,3 +252,26 @@ def test_recording_from_inside_a_write_on_the_same_thread_does_not_deadlock():
     thread.start()
     thread.join(10)
     assert done == [True], "the recorder deadlocked on its own lock"
+
+
+def test_cancelling_a_ready_task_that_carries_on_is_still_recorded():
+    async def stubborn(then_wait: bool):
+        try:
+            await asyncio.sleep(0)  # ready, not waiting, when the request comes
+        except asyncio.CancelledError:
+            pass
+        if then_wait:
+            await asyncio.sleep(0.001)  # carries on, the request still counted
+
+    async def main():
+        tasks = [asyncio.create_task(stubborn(wait), name=f"stubborn {wait}") for wait in (0, 1)]
+        await asyncio.sleep(0)
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks)
+
+    _, model = record_run(main)
+    for wait in (0, 1):
+        task = task_named(model, f"stubborn {wait}")
+        assert task.outcome == schema.OUTCOME_OK
+        assert len(task.cancel_requests) == 1, wait

@@ -235,6 +235,8 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             self._lv_adopt(task)
         buf = self._lv.buf
         if task.done():
+            if task.cancelling():
+                self._lv_cancel_check(task, t)  # asked while it was ready, and it carried on
             # Renamed since? (Names given at creation are read by _lv_check_names.)
             name = task.get_name()
             if name != self._lv.names.get(tid):
@@ -257,6 +259,9 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         tid = id(task)
         if tid not in self._lv.tasks:
             self._lv_adopt(task)
+        if task.cancelling() or self._lv.cancels:
+            # a request the task's wakeup did not show: it came while the task was ready
+            self._lv_cancel_check(task, t)
         kind, ref = self._lv_waiter_kind(waiter)
         frames: list[Any] = []
         key: list[int] = []
