@@ -469,15 +469,6 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                 callback = handle._callback
                 if type(callback) is step_wrapper:
                     task = callback.__self__
-                    handle._run()
-                    waiter = task._fut_waiter
-                    if waiter is not None:
-                        self._lv_step_wait(task, waiter, _clock(), len(ready))
-                    elif not done(task):
-                        # a task never seen is adopted at its first wait or its end
-                        ext((STEP_YIELD, _clock(), id(task), len(ready)))
-                    else:
-                        self._lv_step_end(task, _clock(), len(ready))
                 elif (
                     type(callback) is _BuiltinMethod
                     and callback.__name__ == "task_wakeup"
@@ -485,14 +476,6 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                 ):
                     if cancels or task.cancelling():
                         self._lv_cancel_check(task, _clock())
-                    handle._run()
-                    waiter = task._fut_waiter
-                    if waiter is not None:
-                        self._lv_step_wait(task, waiter, _clock(), len(ready))
-                    elif not done(task):
-                        ext((STEP_YIELD, _clock(), id(task), len(ready)))
-                    else:
-                        self._lv_step_end(task, _clock(), len(ready))
                 elif (tp := type(callback)) is FunctionType or (
                     tp is MethodType and callback.__func__ not in _PY_STEPS
                 ):
@@ -503,8 +486,20 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                     if what is None:
                         what = self._lv_what(callback)
                     ext((CALLBACK, t, len(ready), what))
+                    continue
                 else:
                     self._lv_run_handle(handle, ready, None)
+                    continue
+                # a C task's step or wakeup
+                handle._run()
+                waiter = task._fut_waiter
+                if waiter is not None:
+                    self._lv_step_wait(task, waiter, _clock(), len(ready))
+                elif not done(task):
+                    # a task never seen is adopted at its first wait or its end
+                    ext((STEP_YIELD, _clock(), id(task), len(ready)))
+                else:
+                    self._lv_step_end(task, _clock(), len(ready))
         except BaseException:
             ext((ABORT, _clock(), len(ready)))
             raise
