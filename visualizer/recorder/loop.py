@@ -72,6 +72,7 @@ STEP_YIELD = schema.STEP_YIELD
 STEP_WAIT = schema.STEP_WAIT
 STEP_DONE = schema.STEP_DONE
 ABORT = schema.ABORT
+IDLE = schema.IDLE
 
 
 def _task_of(callback: Any) -> Any:
@@ -414,7 +415,8 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                 timeout = 0
 
         if timeout != 0:
-            # About to block: let a live viewer see everything up to here.
+            # About to block: let a live viewer see everything up to here, and that it waits.
+            ext((IDLE, _clock(), -1 if timeout is None else int(timeout * 1e9)))
             self._lv.rec.on_idle()
             if len(buf) > 1:
                 self._lv_flush()

@@ -58,6 +58,7 @@ class Kind(IntEnum):
     EXIT = 28
     DROPPED = 29
     ABORT = 30
+    IDLE = 31
 
 
 STR: Final = int(Kind.STR)
@@ -90,6 +91,7 @@ OUTPUT: Final = int(Kind.OUTPUT)
 EXIT: Final = int(Kind.EXIT)
 DROPPED: Final = int(Kind.DROPPED)
 ABORT: Final = int(Kind.ABORT)
+IDLE: Final = int(Kind.IDLE)
 
 FIELDS: Final[dict[int, tuple[str, ...]]] = {
     STR: ("id", "text"),
@@ -140,6 +142,9 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
     DROPPED: ("t", "batches"),
     # a handle raised SystemExit or KeyboardInterrupt out of the loop.
     ABORT: ("t", "qlen"),
+    # the loop is about to block in select (timeout_ns -1: until I/O); its SELECT follows. A
+    # viewer that saw this last knows the loop is idle, not stuck in a callback.
+    IDLE: ("t", "timeout_ns"),
 }
 
 
