@@ -1,15 +1,17 @@
-"""Hello, event loop: one coroutine, two sleeps, and a greeting from a second task.
+"""Hello, event loop: one coroutine, a sleep, and a second task.
 
-What to watch: `main()` starts, creates `greet()` as a task, then sleeps. While `main()` sleeps
-the loop has nothing to run, so it waits in select until the first timer is due; then it wakes
-`greet()`, and later `main()`. Every `await asyncio.sleep()` is one step ending and a timer.
+What to watch: `main()` starts, creates `greet()` as a task named "greeter", then sleeps. The new
+task is READY but does not run until `main()` gives the loop back at its `await`. While both
+sleep, the loop has nothing to run: it blocks in select until the first timer is due, then wakes
+the task that timer belongs to. Every `await asyncio.sleep()` ends one step and adds one timer.
+At the end the greeter's result wakes `main()`, which was waiting on the task.
 """
 
 import asyncio
 
 
 async def greet(name: str) -> str:
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.2)
     print(f"hello, {name}")
     return name
 
@@ -17,7 +19,7 @@ async def greet(name: str) -> str:
 async def main() -> None:
     task = asyncio.create_task(greet("event loop"), name="greeter")
     print("main: waiting for the greeter")
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
     result = await task
     print(f"main: the greeter greeted {result!r}")
 
