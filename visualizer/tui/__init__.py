@@ -1,0 +1,1 @@
+"""The Textual viewer: reads the model, never asyncio internals."""

@@ -1,0 +1,1 @@
+"""The viewer's widgets: each gets its data from above and posts messages up."""
