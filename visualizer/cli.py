@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import __version__
+from .runner import agent_command, append_exit
 from .trace.reader import TraceError
 
 PROG = "loopviz"
@@ -83,17 +84,6 @@ def _default_trace_name(target: str) -> str:
     return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.lvtrace"
 
 
-def _agent_command(trace: str, module: str | None, program: list[str]) -> list[str]:
-    """The child's command line: the agent, imported from this very copy of loopviz."""
-    package_parent = str(Path(__file__).resolve().parent.parent)
-    bootstrap = (
-        "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-        "from visualizer.recorder import agent; del sys.path[0]; agent.main()"
-    )
-    target = ["-m", module] if module is not None else []
-    return [sys.executable, "-c", bootstrap, package_parent, trace, *target, *program]
-
-
 def _check_target(module: str | None, program: list[str]) -> None:
     if module is None:
         if not program:
@@ -112,7 +102,7 @@ def _record(args: argparse.Namespace) -> int:
         os.close(os.open(trace, os.O_WRONLY | os.O_CREAT, 0o600))
     except OSError as exc:
         raise UsageError(f"cannot write the trace to {trace}: {exc.strerror}") from None
-    command = _agent_command(trace, args.module, args.program)
+    command = agent_command(trace, args.module, args.program)
     # Ctrl-C reaches the program (same process group); loopviz waits for it to finish. Not
     # SIG_IGN: the child would inherit it and never see a KeyboardInterrupt.
     previous = signal.signal(signal.SIGINT, _wait_for_child)
@@ -121,7 +111,7 @@ def _record(args: argparse.Namespace) -> int:
         status = child.wait()
     finally:
         signal.signal(signal.SIGINT, previous)
-    _append_exit(trace, status)
+    append_exit(trace, status)
     if not args.quiet:
         print(f"{PROG}: trace written to {trace}", file=sys.stderr)
     if status < 0:
@@ -133,22 +123,6 @@ def _record(args: argparse.Namespace) -> int:
 
 def _wait_for_child(signum: int, frame: object) -> None:
     """SIGINT while the program runs: it got the same signal, and decides for itself."""
-
-
-def _append_exit(trace: str, status: int) -> None:
-    """Add the exit status the parent saw (covers os._exit and signals the agent can't catch)."""
-    from .recorder.core import clock
-    from .trace import schema
-    from .trace.format import encode_batch
-    from .trace.reader import read_trace
-
-    try:
-        complete = not read_trace(trace).truncated
-    except TraceError:
-        return
-    if complete:
-        with open(trace, "ab") as stream:
-            stream.write(encode_batch([0, schema.EXIT, clock(), status, ""]))
 
 
 # -- summary ---------------------------------------------------------------------------------

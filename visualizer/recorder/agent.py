@@ -1,20 +1,27 @@
 """The agent: runs a program as ``python script.py`` would, recording every loop it creates.
 
-Started by ``loopviz record`` in a child process with ``sys.executable``. It installs the
-recording loop, runs the script (or ``-m module``) as ``__main__`` with its own argv and
-``sys.path[0]``, copies stdout/stderr into the trace as it passes them on, and flushes the trace
+Started by ``loopviz record`` (and by `visualizer.runner.Program` for a viewer) in a child
+process with ``sys.executable``. It installs the recording loop, runs the script (or ``-m
+module``) as ``__main__`` with its own argv and ``sys.path[0]``, copies stdout/stderr into the
+trace as it passes them on (or, under a viewer, only into the trace), and flushes the trace
 however the program ends: normally, by an exception, ``sys.exit``, ``os._exit`` or SIGTERM.
+
+Under a viewer it also reads a control pipe: one JSON object a line, ``{"cmd": NAME, ...}``.
+When the pipe closes (the viewer quit or died) the program is ended, its trace flushed.
 """
 
 from __future__ import annotations
 
 import atexit
+import json
 import os
 import runpy
 import signal
 import sys
 import threading
+import time
 import traceback
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any, TextIO
 
@@ -29,15 +36,24 @@ _AGENT_FILES = {__file__, runpy.__file__, "<frozen runpy>"}
 # whenever a loop is about to wait (so nothing printed sits unrecorded while the program idles).
 OUTPUT_CHUNK = 16384
 OUTPUT_NS = 20_000_000
+# When the viewer goes away the program gets SIGTERM, and this many seconds to end before SIGKILL.
+EXIT_GRACE = 3.0
 
 
 class _OutputTee:
-    """Passes writes on to the real stream and records the text in chunks of whole lines."""
+    """Records the text written to a stream in chunks of whole lines, and passes it on (`echo`).
 
-    def __init__(self, stream: TextIO, number: int, recorder: core.Recorder) -> None:
+    Without `echo` the text only goes into the trace, until the trace is closed: what is written
+    after that (atexit handlers, interpreter shutdown) goes on to the real stream, not lost.
+    """
+
+    def __init__(
+        self, stream: TextIO, number: int, recorder: core.Recorder, *, echo: bool = True
+    ) -> None:
         self._lv_stream = stream
         self._lv_number = number
         self._lv_recorder = recorder
+        self._lv_echo = echo
         self._lv_pending: list[str] = []
         self._lv_size = 0
         self._lv_last = core.clock()
@@ -45,8 +61,9 @@ class _OutputTee:
         recorder.idle_flushers.append(self._lv_emit)
 
     def write(self, text: str) -> int:
-        written = self._lv_stream.write(text)
-        if text:
+        recording = not self._lv_recorder.closed
+        written = self._lv_stream.write(text) if self._lv_echo or not recording else len(text)
+        if text and recording:
             with self._lv_lock:
                 self._lv_pending.append(text)
                 self._lv_size += len(text)
@@ -82,17 +99,18 @@ class _OutputTee:
 class Agent:
     """Owns the recorder of one program run and finishes the trace exactly once."""
 
-    def __init__(self, trace_path: str, argv: list[str]) -> None:
+    def __init__(self, trace_path: str, argv: list[str], *, echo: bool = True) -> None:
         self.recorder = core.Recorder(core.FileSink(trace_path), {"argv": argv})
         self.finished = False
+        self.echo = echo
         self.tees: list[_OutputTee] = []
 
     def start(self) -> None:
         core.set_current(self.recorder)
         install._set_policy(install.RecordingEventLoopPolicy())
         self.tees = [
-            _OutputTee(sys.stdout, 1, self.recorder),
-            _OutputTee(sys.stderr, 2, self.recorder),
+            _OutputTee(sys.stdout, 1, self.recorder, echo=self.echo),
+            _OutputTee(sys.stderr, 2, self.recorder, echo=self.echo),
         ]
         sys.stdout, sys.stderr = self.tees  # type: ignore[assignment]
         atexit.register(self.finish, None, "")
@@ -137,6 +155,67 @@ class Agent:
         signal.signal(signal.SIGTERM, on_sigterm)
 
 
+class _Control:
+    """Reads the viewer's control pipe in a daemon thread: one JSON object a line.
+
+    A line ``{"cmd": NAME, ...}`` goes to ``commands[NAME]``, which gets the whole object; a
+    line that is not such an object, or names a command not in `commands`, is ignored (a newer
+    viewer may say more). End of file means the viewer is gone: the program is ended.
+    """
+
+    def __init__(self, fd: int, agent: Agent) -> None:
+        os.set_inheritable(fd, False)  # the program's own children have no use for it
+        self._stream = os.fdopen(fd, "rb")
+        self._agent = agent
+        self.commands: dict[str, Callable[[dict[str, Any]], None]] = {}
+
+    def start(self) -> None:
+        threading.Thread(target=self._read, name="loopviz-control", daemon=True).start()
+
+    def _read(self) -> None:
+        try:
+            with self._stream:
+                for line in self._stream:
+                    self._dispatch(line)
+        except OSError:
+            return  # the program closed our fd: nobody can steer it any more, let it run
+        self._viewer_gone()
+
+    def _dispatch(self, line: bytes) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            return
+        name = message.get("cmd") if isinstance(message, dict) else None
+        handler = self.commands.get(name) if isinstance(name, str) else None
+        if handler is not None:
+            handler(message)
+
+    def _viewer_gone(self) -> None:
+        """End the program as SIGTERM does (the agent flushes the trace); SIGKILL if it lingers."""
+        _signal_program(signal.SIGTERM)
+        time.sleep(EXIT_GRACE)
+        self._agent.finish(-signal.SIGKILL, "the viewer went away; the program ignored SIGTERM")
+        _signal_program(signal.SIGKILL)
+
+
+def _signal_program(signum: int) -> None:
+    """Signal the program's process group when the agent leads it (as under a viewer), else it."""
+    if os.getpgrp() == os.getpid():
+        os.killpg(os.getpid(), signum)
+    else:
+        os.kill(os.getpid(), signum)
+
+
+def _reset_ignored_signals() -> None:
+    """Undo a SIGINT or SIGTERM ignored by whoever started the viewer (a background job has
+    SIGINT ignored): the viewer stops the program with them."""
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+    if signal.getsignal(signal.SIGTERM) is signal.SIG_IGN:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
 def _program_traceback(tb: TracebackType | None) -> TracebackType | None:
     """Drop the agent's and runpy's frames from the top, as `python script.py` shows none."""
     while tb is not None and tb.tb_frame.f_code.co_filename in _AGENT_FILES:
@@ -176,11 +255,27 @@ def _exit_status(code: Any) -> int:
     return 1
 
 
-def run(trace_path: str, module: str | None, target: str, args: list[str]) -> None:
-    """Run `target` (a script path, or a module name when `module`) and exit like Python does."""
+def run(
+    trace_path: str,
+    module: str | None,
+    target: str,
+    args: list[str],
+    *,
+    echo: bool = True,
+    control: int | None = None,
+) -> None:
+    """Run `target` (a script path, or a module name when `module`) and exit like Python does.
+
+    Without `echo` the program's sys.stdout/sys.stderr text only goes into the trace; `control`
+    is the fd of a viewer's control pipe.
+    """
     argv = [target, *args]
-    agent = Agent(trace_path, argv)
+    agent = Agent(trace_path, argv, echo=echo)
+    if control is not None:
+        _reset_ignored_signals()
     agent.start()
+    if control is not None:
+        _Control(control, agent).start()
     if module is None:
         sys.argv = argv
         sys.path[0] = os.path.dirname(os.path.abspath(target))
@@ -210,10 +305,22 @@ def run(trace_path: str, module: str | None, target: str, args: list[str]) -> No
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``agent TRACE -m MODULE args...`` or ``agent TRACE SCRIPT args...``."""
+    """``agent [--no-echo] [--control FD] TRACE (-m MODULE | SCRIPT) args...``.
+
+    The options come before TRACE, which is an absolute path, so never starts with ``--``.
+    """
     argv = list(sys.argv[1:] if argv is None else argv)
+    echo, control = True, None
+    while argv[0].startswith("--"):
+        option = argv.pop(0)
+        if option == "--no-echo":
+            echo = False
+        elif option == "--control":
+            control = int(argv.pop(0))
+        else:
+            raise SystemExit(f"loopviz agent: unknown option {option}")
     trace_path = argv.pop(0)
     if argv[0] == "-m":
-        run(trace_path, argv[1], argv[1], argv[2:])
+        run(trace_path, argv[1], argv[1], argv[2:], echo=echo, control=control)
     else:
-        run(trace_path, None, argv[0], argv[1:])
+        run(trace_path, None, argv[0], argv[1:], echo=echo, control=control)
