@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -70,9 +71,14 @@ def test_model_agrees_with_the_program(plan):
     all_steps = sorted((step.begin, step.end) for t in model.tasks for step in t.steps)
     for (_, end), (next_begin, _) in zip(all_steps, all_steps[1:], strict=False):
         assert end <= next_begin, "two steps overlap on one loop"
+    assert model.state_counts() == {state: 0 for state in State} | Counter(
+        task.state for task in model.tasks
+    )
     for task in model.tasks:
         for step in task.steps:
             assert step.ready_since <= step.begin <= step.end
+        for t in {when + delta for when, _, _ in task.history for delta in (-1, 0, 1)}:
+            assert task.state_at(t) == _scan(task.history, t, task.created), t
         states = [state for _, state, _ in task.history]
         assert states[0] == State.READY and states[-1] == State.DONE
         for before, after in zip(states, states[1:], strict=False):
@@ -90,6 +96,16 @@ def test_model_agrees_with_the_program(plan):
             assert any(w.startswith("sleep timer #") for w in worker.wakers)
         if "spawn" in ops:
             assert any(s.wait == schema.WAIT_TASK for s in worker.steps)
+
+
+def _scan(history: list[tuple[int, State, int]], t: int, created: int) -> State | None:
+    """The state at `t` read the slow way: the last change at or before it."""
+    found = None
+    for when, state, _ in history:
+        if when > t:
+            break
+        found = state
+    return None if t < created else found
 
 
 def _order(plan: list[list[str]], loop_class: type) -> list[str]:

@@ -204,3 +204,56 @@ def test_output_and_exit_come_from_the_process_source():
     assert [(o.stream, o.text) for o in model.output] == [(1, "hello\n"), (2, "oops\n")]
     assert model.exit_status == 3 and model.exit_detail == "Traceback..."
     assert model.duration == 3
+
+
+def test_steps_read_like_a_list_and_say_who_woke_each():
+    model = _model(
+        *STRINGS,
+        (s.TASK_NEW, 100, 1, "Task-1", 2, 3, 0, 0),
+        (s.SELECT, 110, 0, 111, 0, 1),
+        (s.READY, 112, 1, 1, 0),
+        (s.STEP_YIELD, 120, 1, 1),
+        (s.SELECT, 121, 0, 122, 0, 1),
+        (s.READY, 123, 1, 1, 0),
+        (s.STEP_WAIT, 130, 1, 0, s.WAIT_QUEUE_GET, 0, 7, 6),
+    )
+    (task,) = model.tasks
+    steps = task.steps
+    assert len(steps) == 2 and [step.wait for step in steps] == [0, s.WAIT_QUEUE_GET]
+    first, last = steps[0], steps[-1]
+    assert (first.begin, first.end, first.ready_since) == (112, 120, 100)
+    assert first.waker.origin == Origin.OUTSIDE
+    assert (last.waker.origin, last.waker.ref, last.waker.t) == (Origin.TASK, 0, 120)
+    assert (last.site, last.chain) == ("app.py:12 in child", "app.py:9 in main")
+    assert steps[1:] == [last] and steps[5:] == []
+    assert (task.wait, task.wait_ref, task.wait_site, task.wait_chain) == (
+        s.WAIT_QUEUE_GET, 0, "app.py:12 in child", "app.py:9 in main",
+    )  # fmt: skip
+    assert task.wakers == {"outside the loop": 1}  # its own yield is not a waker
+
+
+def test_ready_queue_lists_who_queued_each_entry():
+    model = _model(
+        *STRINGS,
+        (s.TASK_NEW, 100, 1, "Task-1", 2, 3, 0, 0),
+        (s.SELECT, 110, 0, 111, 0, 1),
+        (s.READY, 112, 1, 1, 0),
+        (s.STEP_YIELD, 120, 1, 2),  # queues its own next step and one callback
+    )
+    ready = model.loops[1].ready
+    assert len(ready) == 2
+    assert [(entry.t, entry.origin, entry.ref) for entry in ready] == [(120, Origin.TASK, 0)] * 2
+    assert ready[0].describe(model.tasks) == "Task-1 main()"
+
+
+def test_impossible_numbers_from_a_damaged_trace_do_not_stop_the_replay():
+    huge = 2**64 - 1  # msgpack's largest int, past what a step row holds
+    model = _model(
+        *STRINGS,
+        (s.TASK_NEW, 100, 1, "Task-1", 2, 3, 0, 0),
+        (s.SELECT, 110, 0, 111, 0, -5),  # a negative ready queue
+        (s.READY, 112, 1, 1, 0),
+        (s.STEP_YIELD, huge, 1, 1),
+    )
+    (task,) = model.tasks
+    assert task.steps[0].end == 2**63 - 1 and model.end == huge

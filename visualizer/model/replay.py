@@ -5,42 +5,83 @@ happened; process-level records (output, marks, threads) carry times and are kep
 
 Who woke a task comes from replaying the ready queue: it is FIFO, so the handles one handle run
 appended (its ``qlen`` minus what was left) are the next ones to run after those already queued.
+
+A live viewer feeds a program's records as fast as it makes them, so the replay of a task step
+(nearly every record) allocates next to nothing: a queue entry is a ``(t, task index)`` tuple,
+a step is one row of ints in its task's array, and words are only made when someone asks.
 """
 
 from __future__ import annotations
 
 import os
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Iterator
+from functools import partial
+from itertools import chain, repeat
 from typing import Any
 
 from ..trace import schema
-from ..trace.reader import StringTable, Trace, read_trace, records
+from ..trace.reader import Trace, read_trace, records
 from .state import (
+    FINISHED,
+    LAG_BUCKET,
+    LAG_BUCKETS,
+    NO_WAKER,
     OUTCOME_STATES,
+    WAITING_STATES,
+    YIELDED,
+    Entry,
     Loop,
     LoopError,
     Mark,
     Origin,
     Output,
+    Registry,
     Scheduled,
     State,
-    Step,
     Task,
+    scheduled,
     wait_state,
 )
 
-_WAITING = (State.WAITING, State.WAITING_IO, State.SLEEPING)
+READY = State.READY
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+Record = tuple[Any, ...]
+# Records whose first field is not a time.
+_UNTIMED = frozenset({schema.STR, schema.IO_EVENT, schema.TIMER_DUE, schema.SKIP})
+
+
+def _loop_span(recs: list[Record]) -> tuple[int, int] | None:
+    """The first and last time in a loop's batch: its records come in the order they happened."""
+    first = next((r[1] for r in recs if r[0] not in _UNTIMED), None)
+    if first is None:
+        return None
+    return first, next(r[1] for r in reversed(recs) if r[0] not in _UNTIMED)
+
+
+def _text(strings: dict[int, str], sid: int) -> str:
+    if not sid:
+        return ""
+    return strings.get(sid, f"<string {sid}?>")
 
 
 class _LoopReplay:
-    """The replay state of one loop: its ready queue and the handle running now."""
+    """The replay state of one loop: its ready queue, the handle running now, its strings."""
 
     def __init__(self, model: Model, loop: Loop) -> None:
         self.model = model
         self.loop = loop
+        self.queue = loop.queue
+        self.all_tasks = model.tasks
+        self.registry = model.registry
+        self.strings: dict[int, str] = {}
         self.tasks: dict[int, int] = {}  # the task's id() in the program -> Model.tasks index
+        # (wait, site id, chain id) -> Registry suspension code
+        self.suspensions: dict[tuple[int, int, int], int] = {}
         self.handle_begin = 0
+        self.counts = self.registry.counts
+        self.lag = [0, 0]  # the current second of loop.lag_buckets: [start, max lag]
+        self.lag_end = 0  # the end of that second (0: none yet)
         self.io_fds: list[int] = []
         self.due: list[int] = []
         self.select_end = 0
@@ -48,22 +89,49 @@ class _LoopReplay:
         self.eager_next: dict[int, int] = {}  # task index -> begin of its eager step
         self.threadsafe: deque[tuple[int, str]] = deque()
         self.orphans: dict[int, list[int]] = {}  # parent id not seen yet -> its children
+        self.handlers: dict[int, Callable[[Record], object]] = {
+            kind: getattr(self, f"_on_{schema.Kind(kind).name.lower()}", _ignore)
+            for kind in schema.ARITY
+        }
+        self.handlers[schema.STEP_YIELD] = partial(self.step, READY, YIELDED, 0)
+
+    def text(self, sid: int) -> str:
+        return _text(self.strings, sid)
 
     # -- the ready queue --------------------------------------------------------------------
 
-    def _fill(self, qlen: int, make: Any) -> None:
-        """Bring the replayed queue to `qlen` entries, the new ones made by `make()`."""
-        ready = self.loop.ready
-        while len(ready) < qlen:
-            ready.append(make())
-        while len(ready) > qlen:
-            ready.popleft()  # removed without running (loop closed): forget the oldest
+    def _fill(self, qlen: int, entry: Entry | None) -> None:
+        """Bring the replayed queue to `qlen` entries, the new ones all `entry`."""
+        queue = self.queue
+        missing = qlen - len(queue)
+        if missing == 1:
+            queue.append(entry)  # type: ignore[arg-type]
+        elif missing > 1:
+            queue.extend(repeat(entry, missing))  # type: ignore[arg-type]
+        elif missing < 0:
+            self._forget(-missing)
 
-    def _outside(self, t: int) -> Scheduled:
-        if self.threadsafe and self.threadsafe[0][0] <= t:
-            _, what = self.threadsafe.popleft()
-            return Scheduled(t, Origin.THREAD, what)
-        return Scheduled(t, Origin.OUTSIDE, "")
+    def _fill_from(self, qlen: int, entries: Iterator[Entry]) -> None:
+        """Bring the replayed queue to `qlen` entries, the new ones taken from `entries`."""
+        queue = self.queue
+        missing = qlen - len(queue)
+        if missing > 0:
+            queue.extend(next(entries) for _ in range(missing))
+        elif missing < 0:
+            self._forget(-missing)
+
+    def _forget(self, n: int) -> None:
+        queue = self.queue
+        for _ in range(min(n, len(queue))):
+            queue.popleft()  # removed without running (loop closed): forget the oldest
+
+    def _outside(self, t: int) -> Iterator[Entry]:
+        """Entries appended while the loop did not run a handle: another thread's, if pending."""
+        threadsafe = self.threadsafe
+        while threadsafe and threadsafe[0][0] <= t:
+            _, what = threadsafe.popleft()
+            yield t, Scheduled(t, Origin.THREAD, what)
+        yield from repeat((t, Scheduled(t, Origin.OUTSIDE, "")))
 
     def _claim_threadsafe(self, t: int) -> None:
         """Another thread appended while a handle ran: relabel the newest entries as its own.
@@ -72,22 +140,24 @@ class _LoopReplay:
         the newest ones are the likeliest, as a step schedules most of its work as it suspends.
         """
         threadsafe = self.threadsafe
-        ready = self.loop.ready
-        index = len(ready) - 1
+        queue = self.queue
+        index = len(queue) - 1
         while threadsafe and threadsafe[0][0] <= t and index >= 0:
-            if ready[index].t != t:
+            if queue[index][0] != t:
                 break  # only entries appended during this handle
             when, what = threadsafe.popleft()
-            ready[index] = Scheduled(when, Origin.THREAD, what)
+            queue[index] = (when, Scheduled(when, Origin.THREAD, what))
             index -= 1
 
-    def _pop(self, t: int) -> Scheduled:
-        ready = self.loop.ready
-        return ready.popleft() if ready else Scheduled(t, Origin.OUTSIDE, "")
+    def _pop(self, t: int) -> Entry:
+        queue = self.queue
+        return queue.popleft() if queue else (t, Scheduled(t, Origin.OUTSIDE, ""))
 
-    def _handle_done(self, t: int, qlen: int, origin: Scheduled) -> None:
-        self._fill(qlen, lambda: origin)
-        self._claim_threadsafe(t)
+    def _handle_done(self, t: int, qlen: int, entry: Entry | None) -> None:
+        """A handle that began at `handle_begin` ended at `t`, having queued `entry`s."""
+        self._fill(qlen, entry)
+        if self.threadsafe:
+            self._claim_threadsafe(t)
         loop = self.loop
         loop.handles += 1
         duration = t - self.handle_begin
@@ -95,106 +165,147 @@ class _LoopReplay:
         if duration > loop.longest_handle:
             loop.longest_handle = duration
         self.handle_begin = t
-        self.eager_begins.clear()
+        if self.eager_begins:
+            self.eager_begins.clear()
 
-    # -- records ----------------------------------------------------------------------------
+    # -- task steps -------------------------------------------------------------------------
 
-    def select(self, t: int, timeout: int, t_end: int, events: int, qlen: int) -> None:
-        loop = self.loop
-        loop.iterations += 1
-        waited = t_end - t
-        loop.select_time += waited
-        loop.longest_select = max(loop.longest_select, waited)
-        loop.io_events += events
-        self._fill(qlen, lambda: self._outside(t_end))
-        self.select_end = t_end
-        self.io_fds.clear()
-        self.due.clear()
+    def step(self, after: State, suspension: int, ref: int, r: Record) -> Task:
+        """The step record `r` (``STEP_*, t, task, qlen, ...``) leaves its task `after`.
 
-    def ready(self, t: int, qlen_io: int, ntodo: int) -> None:
-        fds = iter(self.io_fds)
-        self._fill(qlen_io, lambda: Scheduled(self.select_end, Origin.IO, next(fds, -1)))
-        due = iter(self.due)
-        self._fill(ntodo, lambda: Scheduled(t, Origin.TIMER, next(due, 0)))
-        self.handle_begin = t
-
-    def callback(self, t: int, qlen: int, what: str) -> None:
-        scheduled_by = self._pop(t)
-        if scheduled_by.origin == Origin.CALLBACK:
-            # keep chains of callbacks one deep: what set them off is what a person asks
-            scheduled_by = scheduled_by.via
-        self.loop.callbacks += 1
-        self._handle_done(t, qlen, Scheduled(t, Origin.CALLBACK, what, scheduled_by))
-
-    def skip(self, qlen: int) -> None:
-        self._pop(self.handle_begin)
-        self.loop.skipped += 1
-        self._fill(qlen, lambda: Scheduled(self.handle_begin, Origin.OUTSIDE, ""))
-
-    def step(self, t: int, ident: int, qlen: int, after: State, wait: int) -> Task:
-        model = self.model
-        task = model.tasks[self.task_index(ident, t)]
-        eager_begin = self.eager_next.pop(task.index, None)
-        if eager_begin is not None:
-            begin, waker = eager_begin, None
-            ready_since = eager_begin
-        else:
+        Nearly every record of a busy program is a step, so this is written out in one function
+        (STEP_YIELD's handler, through a partial): a Python call costs as much as several lines.
+        """
+        t = r[1]
+        ident = r[2]
+        qlen = r[3]
+        index = self.tasks.get(ident)
+        if index is None:
+            index = self.task_index(ident, t)
+        task = self.all_tasks[index]
+        eager_begin = self.eager_next.pop(index, None) if self.eager_next else None
+        queue = self.queue
+        if eager_begin is None:
             begin = self.handle_begin
-            waker = self._pop(t)
+            waker_t, who = queue.popleft() if queue else self._pop(t)
+            waker = who if type(who) is int else self.registry.keep(who)  # type: ignore[arg-type]
             # already ready (new, or it yielded): since then; else since its wakeup was queued
-            ready_since = task.since if task.state == State.READY else min(waker.t, begin)
-            self.loop.steps += 1
-        if waker is not None and (waker.origin != Origin.TASK or waker.ref != task.index):
-            task.wakers[waker.describe(model.tasks)] += 1
-        if task.state in _WAITING and ready_since > task.since:
-            task.enter(ready_since, State.READY)
-        task.enter(begin, State.RUNNING)
-        task.enter(t, after, wait)
+            if task.state == READY:
+                ready_since = task.since
+            else:
+                ready_since = waker_t if waker_t < begin else begin
+        else:
+            begin = ready_since = waker_t = eager_begin
+            waker = NO_WAKER
+        row = [begin, t, ready_since, waker_t, waker, suspension, ref]
+        try:
+            task.rows.fromlist(row)
+        except OverflowError:  # ints past 64 bits: a damaged or forged trace
+            task.rows.fromlist([max(INT64_MIN, min(value, INT64_MAX)) for value in row])
+        if after != task.state:  # as Task.enter
+            counts = self.counts
+            counts[task.state] -= 1
+            counts[after] += 1
+            task.state = after
+        task.since = t
         duration = t - begin
         task.busy += duration
-        task.scheduled_delay += max(0, begin - ready_since)
-        task.longest_step = max(task.longest_step, duration)
-        task.steps.append(Step(begin, t, wait, waker, ready_since))
-        origin = Scheduled(t, Origin.TASK, task.index)
+        if duration > task.longest_step:
+            task.longest_step = duration
+        delay = begin - ready_since if begin > ready_since else 0
+        task.scheduled_delay += delay
+        missing = qlen - len(queue)
+        if missing == 1:
+            queue.append((t, index))
+        elif missing:
+            self._fill(qlen, (t, index))
         if eager_begin is not None:
-            self._fill(qlen, lambda: origin)  # nested in its creator's handle
+            return task  # nested in its creator's handle
+        # the handle's end, as _handle_done
+        if self.threadsafe:
+            self._claim_threadsafe(t)
+        loop = self.loop
+        loop.handles += 1
+        loop.steps += 1
+        loop.busy_time += duration
+        if duration > loop.longest_handle:
+            loop.longest_handle = duration
+        self.handle_begin = t
+        if self.eager_begins:
+            self.eager_begins.clear()
+        loop.lag = delay
+        if begin < self.lag_end:
+            if delay > self.lag[1]:
+                self.lag[1] = delay
         else:
-            self._handle_done(t, qlen, origin)
+            self._next_lag_second(begin, delay)
         return task
+
+    def _next_lag_second(self, begin: int, lag: int) -> None:
+        """The first step in a new second of loop.lag_buckets; the seconds skipped had none."""
+        start = begin - begin % LAG_BUCKET
+        buckets = self.loop.lag_buckets
+        if self.lag_end:
+            idle_from = max(self.lag_end, start - LAG_BUCKETS * LAG_BUCKET)
+            buckets.extend([second, 0] for second in range(idle_from, start, LAG_BUCKET))
+        self.lag = [start, lag]
+        self.lag_end = start + LAG_BUCKET
+        buckets.append(self.lag)
+
+    def _on_step_wait(self, r: Record) -> None:
+        _, t, ident, _, wait, ref, site_id, chain_id = r
+        if wait == schema.WAIT_TASK:
+            self.task_index(ident, t)  # a placeholder for the stepping task comes first
+            ref = self.task_index(ref, t)
+        key = (wait, site_id, chain_id)
+        suspension = self.suspensions.get(key)
+        if suspension is None:
+            suspension = self.suspensions[key] = self.registry.suspension(
+                wait, self.text(site_id), self.text(chain_id)
+            )
+        self.step(wait_state(wait), suspension, ref, r)
+
+    def _on_step_done(self, r: Record) -> None:
+        _, t, _, _, outcome, detail = r
+        task = self.step(OUTCOME_STATES[outcome], FINISHED, 0, r)
+        task.ended, task.outcome = t, outcome
+        task.error = self.text(detail)
+
+    # -- tasks ------------------------------------------------------------------------------
 
     def task_index(self, ident: int, t: int) -> int:
         index = self.tasks.get(ident)
         if index is None:
             # Not created through create_task (the recorder says so at its first wait or end),
             # or created before a cut: a placeholder until its TASK_NEW, if any, comes.
-            task = Task(len(self.model.tasks), self.loop.source, ident, "?", "?", "", None,
-                        False, t, placeholder=True)  # fmt: skip
-            index = self._add_task(task)
+            task = self._new_task(ident, "?", "?", "", False, t)
+            task.placeholder = True
+            index = task.index
         return index
 
+    def _new_task(self, ident: int, name: str, coro: str, site: str, eager: bool, t: int) -> Task:
+        tasks = self.all_tasks
+        task = Task(len(tasks), self.loop.source, ident, name, coro, site, None, eager, t,
+                    self.registry)  # fmt: skip
+        tasks.append(task)
+        self.tasks[ident] = task.index
+        return task
+
     def _adopt_child(self, parent: int, child: int) -> None:
-        self.model.tasks[child].parent = parent
-        self.model.tasks[parent].children.append(child)
+        self.all_tasks[child].parent = parent
+        self.all_tasks[parent].children.append(child)
 
-    def _add_task(self, task: Task) -> int:
-        task.enter(task.created, State.READY)
-        self.model.tasks.append(task)
-        self.tasks[task.ident] = task.index
-        return task.index
-
-    def new_task(
-        self, t: int, ident: int, name: str, coro: str, site: str, parent: int, eager: int
-    ) -> int:
-        model = self.model
+    def _on_task_new(self, r: Record) -> None:
+        _, t, ident, name, coro, site, parent, eager = r
         parent_index = self.tasks.get(parent) if parent else None
         index = self.tasks.get(ident)
-        if index is not None and model.tasks[index].placeholder:
-            task = model.tasks[index]  # a task adopted late: what its steps could not say
-            task.name, task.coro, task.site, task.placeholder = name, coro, site, False
+        if index is not None and self.all_tasks[index].placeholder:
+            task = self.all_tasks[index]  # a task adopted late: what its steps could not say
+            task.name, task.coro, task.site = name, self.text(coro), self.text(site)
+            task.placeholder = False
         else:
-            task = Task(len(model.tasks), self.loop.source, ident, name, coro, site, None,
-                        bool(eager), t)  # fmt: skip
-            index = self._add_task(task)
+            task = self._new_task(ident, name, self.text(coro), self.text(site), bool(eager), t)
+            index = task.index
         if parent_index is not None and task.parent is None:
             self._adopt_child(parent_index, index)
         elif parent and parent_index is None:
@@ -206,7 +317,129 @@ class _LoopReplay:
             self.eager_next[index] = self.eager_begins.pop() if self.eager_begins else t
         elif self.eager_begins:
             self.eager_begins.pop()
-        return index
+
+    def _task(self, ident: int) -> Task | None:
+        index = self.tasks.get(ident)
+        return None if index is None else self.all_tasks[index]
+
+    def _on_task_name(self, r: Record) -> None:
+        task = self._task(r[2])
+        if task is not None:
+            task.name = r[3]
+
+    def _on_task_cancel(self, r: Record) -> None:
+        task = self._task(r[2])
+        if task is not None:
+            queue = self.queue
+            by = scheduled(queue[0]).describe(self.all_tasks) if queue else "unknown"
+            task.cancel_requests.append((r[1], by))
+
+    def _on_task_gone(self, r: Record) -> None:
+        index = self.tasks.pop(r[2], None)  # the id is free for a new task from here on
+        if index is not None:
+            self.all_tasks[index].gone = r[1]
+
+    def _on_eager_begin(self, r: Record) -> None:
+        self.eager_begins.append(r[1])
+
+    # -- the loop ---------------------------------------------------------------------------
+
+    def _on_str(self, r: Record) -> None:
+        self.strings[r[1]] = r[2]
+
+    def _on_loop_open(self, r: Record) -> None:
+        _, t, _loop_time, thread, thread_name, cls = r
+        loop = self.loop
+        loop.opened, loop.thread = t, thread
+        loop.thread_name, loop.cls = self.text(thread_name), self.text(cls)
+
+    def _on_loop_close(self, r: Record) -> None:
+        self.loop.closed = r[1]
+
+    def _on_run_begin(self, r: Record) -> None:
+        self.loop.thread, self.loop.thread_name = r[2], self.text(r[3])
+
+    def _on_idle(self, r: Record) -> None:
+        self.loop.idle_since = r[1]
+
+    def _on_select(self, r: Record) -> None:
+        _, t, _timeout, t_end, events, qlen = r
+        loop = self.loop
+        loop.idle_since = None
+        loop.iterations += 1
+        waited = t_end - t
+        loop.select_time += waited
+        loop.longest_select = max(loop.longest_select, waited)
+        loop.io_events += events
+        self._fill_from(qlen, self._outside(t_end))
+        self.select_end = t_end
+        self.io_fds.clear()
+        self.due.clear()
+
+    def _on_io_event(self, r: Record) -> None:
+        self.io_fds.append(r[1])
+
+    def _on_timer_due(self, r: Record) -> None:
+        self.due.append(r[1])
+        self.loop.timers_due += 1
+        self.loop.timers.pop(r[1], None)
+
+    def _on_ready(self, r: Record) -> None:
+        _, t, qlen_io, ntodo, _timers = r
+        end = self.select_end
+        io = chain(self.io_fds, repeat(-1))
+        self._fill_from(qlen_io, ((end, Scheduled(end, Origin.IO, fd)) for fd in io))
+        due = chain(self.due, repeat(0))
+        self._fill_from(ntodo, ((t, Scheduled(t, Origin.TIMER, seq)) for seq in due))
+        self.handle_begin = t
+
+    def _on_callback(self, r: Record) -> None:
+        _, t, qlen, what = r
+        scheduled_by = scheduled(self._pop(t))
+        if scheduled_by.origin == Origin.CALLBACK:
+            # keep chains of callbacks one deep: what set them off is what a person asks
+            scheduled_by = scheduled_by.via  # type: ignore[assignment]
+        self.loop.callbacks += 1
+        entry = None
+        if qlen > len(self.queue):
+            entry = (t, Scheduled(t, Origin.CALLBACK, self.text(what), scheduled_by))
+        self._handle_done(t, qlen, entry)
+
+    def _on_skip(self, r: Record) -> None:
+        begin = self.handle_begin
+        self._pop(begin)
+        self.loop.skipped += 1
+        self._fill(r[1], (begin, Scheduled(begin, Origin.OUTSIDE, "")))
+
+    def _on_abort(self, r: Record) -> None:
+        _, t, qlen = r
+        self._pop(t)
+        self._handle_done(t, qlen, (t, Scheduled(t, Origin.OUTSIDE, "")))
+
+    def _on_timer_add(self, r: Record) -> None:
+        _, _t, seq, when, what = r
+        self.loop.timers_added += 1
+        self.loop.timers[seq] = (when, self.text(what))
+
+    def _on_timer_cancel(self, r: Record) -> None:
+        self.loop.timers_cancelled += 1
+        self.loop.timers.pop(r[2], None)
+
+    def _on_io_add(self, r: Record) -> None:
+        _, _t, fd, mask, what = r
+        self.loop.watchers[(fd, mask)] = self.text(what)
+
+    def _on_io_remove(self, r: Record) -> None:
+        self.loop.watchers.pop((r[2], r[3]), None)
+
+    def _on_mark(self, r: Record) -> None:
+        self.model._note(self.loop.source, self.strings, r)
+
+    _on_exception = _on_mark
+
+
+def _ignore(r: Record) -> None:
+    """Records the model has nothing to take from (RUN_END; process records in a loop)."""
 
 
 class Model:
@@ -226,7 +459,8 @@ class Model:
         self.records = 0
         self.start: int | None = None
         self.end = 0
-        self._strings = StringTable()
+        self.registry = Registry(self.tasks)
+        self._strings: dict[int, str] = {}  # the process source's
         self._replays: dict[int, _LoopReplay] = {}
 
     # -- loading ----------------------------------------------------------------------------
@@ -249,28 +483,44 @@ class Model:
 
     def feed(self, batch: list[Any]) -> None:
         """Replay one batch (``[source, kind, fields...]``)."""
-        source = batch[0]
-        for record in records(batch):
-            self.records += 1
-            kind = record[0]
-            if kind == schema.STR:
-                self._strings.define(source, record[1], record[2])
-                continue
-            if len(record) > 1 and kind not in (schema.IO_EVENT, schema.TIMER_DUE, schema.SKIP):
-                t = record[1]
-                if self.start is None or t < self.start:
-                    self.start = t
-                if t > self.end:
-                    self.end = t
-            if source == 0:
-                self._process_record(record)
-            else:
-                self._loop_record(source, record)
+        recs = records(batch)
+        self.records += len(recs)
+        if batch[0] == 0:
+            self._feed_process(recs)
+        else:
+            self._feed_loop(batch[0], recs)
+
+    def _feed_loop(self, source: int, recs: list[Record]) -> None:
+        span = _loop_span(recs)
+        if span is not None:
+            self._saw(*span)
+        replay = self._replays.get(source)
+        if replay is None:
+            replay = self._replay(source, self.end if span is None else span[0])
+        handlers = replay.handlers
+        for record in recs:
+            handlers[record[0]](record)
+
+    def _feed_process(self, recs: list[Record]) -> None:
+        # from any thread of the program: not in time order
+        times = [r[1] for r in recs if r[0] not in _UNTIMED]
+        if times:
+            self._saw(min(times), max(times))
+        for record in recs:
+            self._process_record(record)
+
+    def add_output(self, t: int, stream: int, text: str) -> None:
+        """Output the program wrote that reached the viewer some other way than the trace."""
+        self._saw(t, t)
+        self.output.append(Output(t, stream, text))
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _s(self, source: int, sid: int) -> str:
-        return self._strings.get(source, sid)
+    def _saw(self, first: int, last: int) -> None:
+        if self.start is None or first < self.start:
+            self.start = first
+        if last > self.end:
+            self.end = last
 
     def _replay(self, source: int, t: int) -> _LoopReplay:
         replay = self._replays.get(source)
@@ -287,17 +537,20 @@ class Model:
 
     # -- process records (source 0) ------------------------------------------------------------
 
-    def _process_record(self, record: tuple[Any, ...]) -> None:
+    def _process_record(self, record: Record) -> None:
         kind = record[0]
-        if kind == schema.OUTPUT:
+        if kind == schema.STR:
+            self._strings[record[1]] = record[2]
+        elif kind == schema.OUTPUT:
             _, t, stream, text = record
             self.output.append(Output(t, stream, str(text)))
         elif kind in (schema.MARK, schema.EXCEPTION):
-            self._on_note(0, record)
+            self._note(0, self._strings, record)
         elif kind == schema.THREADSAFE:
             _, t, loop, _thread, what = record
-            self._replay(loop, t).threadsafe.append((t, self._s(0, what)))
-            self.loops[loop].threadsafe_calls += 1
+            replay = self._replay(loop, t)
+            replay.threadsafe.append((t, _text(self._strings, what)))
+            replay.loop.threadsafe_calls += 1
         elif kind == schema.EXIT:
             _, _t, status, detail = record
             self.exit_status = status
@@ -306,138 +559,17 @@ class Model:
         elif kind == schema.DROPPED:
             self.dropped += record[2]
 
-    # -- loop records ----------------------------------------------------------------------
-
-    def _loop_record(self, source: int, record: tuple[Any, ...]) -> None:
-        kind = record[0]
-        handler = _LOOP_HANDLERS.get(kind)
-        if handler is not None:
-            handler(self, source, record)
-
-    def _on_loop_open(self, source: int, r: tuple[Any, ...]) -> None:
-        _, t, _loop_time, thread, thread_name, cls = r
-        loop = self._replay(source, t).loop
-        loop.opened, loop.thread = t, thread
-        loop.thread_name, loop.cls = self._s(source, thread_name), self._s(source, cls)
-
-    def _on_loop_close(self, source: int, r: tuple[Any, ...]) -> None:
-        self._replay(source, r[1]).loop.closed = r[1]
-
-    def _on_run_begin(self, source: int, r: tuple[Any, ...]) -> None:
-        loop = self._replay(source, r[1]).loop
-        loop.thread, loop.thread_name = r[2], self._s(source, r[3])
-
-    def _on_select(self, source: int, r: tuple[Any, ...]) -> None:
-        _, t, _timeout, t_end, events, qlen = r
-        self._replay(source, t).select(t, _timeout, t_end, events, qlen)
-
-    def _on_io_event(self, source: int, r: tuple[Any, ...]) -> None:
-        self._replays[source].io_fds.append(r[1])
-
-    def _on_timer_due(self, source: int, r: tuple[Any, ...]) -> None:
-        replay = self._replays[source]
-        replay.due.append(r[1])
-        replay.loop.timers_due += 1
-        replay.loop.timers.pop(r[1], None)
-
-    def _on_ready(self, source: int, r: tuple[Any, ...]) -> None:
-        _, t, qlen_io, ntodo, _timers = r
-        self._replay(source, t).ready(t, qlen_io, ntodo)
-
-    def _on_callback(self, source: int, r: tuple[Any, ...]) -> None:
-        _, t, qlen, what = r
-        self._replay(source, t).callback(t, qlen, self._s(source, what))
-
-    def _on_skip(self, source: int, r: tuple[Any, ...]) -> None:
-        self._replays[source].skip(r[1])
-
-    def _on_step_yield(self, source: int, r: tuple[Any, ...]) -> None:
-        _, t, seq, qlen = r
-        task = self._replay(source, t).step(t, seq, qlen, State.READY, 0)
-        task.wait, task.wait_ref, task.wait_site, task.wait_chain = 0, 0, "", ""
-
-    def _on_step_wait(self, source: int, r: tuple[Any, ...]) -> None:
-        _, t, seq, qlen, wait, ref, site, chain = r
-        replay = self._replay(source, t)
-        task = replay.step(t, seq, qlen, wait_state(wait), wait)
-        if wait == schema.WAIT_TASK:
-            ref = replay.task_index(ref, t)
-        task.wait, task.wait_ref = wait, ref
-        task.wait_site, task.wait_chain = self._s(source, site), self._s(source, chain)
-        step = task.steps[-1]
-        step.ref, step.site, step.chain = ref, task.wait_site, task.wait_chain
-
-    def _on_step_done(self, source: int, r: tuple[Any, ...]) -> None:
-        _, t, seq, qlen, outcome, detail = r
-        task = self._replay(source, t).step(t, seq, qlen, OUTCOME_STATES[outcome], -1)
-        task.ended, task.outcome = t, outcome
-        task.error = self._s(source, detail)
-        task.wait, task.wait_ref, task.wait_site, task.wait_chain = 0, 0, "", ""
-
-    def _on_task_new(self, source: int, r: tuple[Any, ...]) -> None:
-        _, t, ident, name, coro, site, parent, eager = r
-        s = self._s
-        self._replay(source, t).new_task(
-            t, ident, name, s(source, coro), s(source, site), parent, eager
-        )
-
-    def _on_task_name(self, source: int, r: tuple[Any, ...]) -> None:
-        task = self.task_of(source, r[2])
-        if task is not None:
-            task.name = r[3]
-
-    def _on_task_cancel(self, source: int, r: tuple[Any, ...]) -> None:
-        replay = self._replay(source, r[1])
-        task = self.task_of(source, r[2])
-        if task is not None:
-            ready = replay.loop.ready
-            by = ready[0].describe(self.tasks) if ready else "unknown"
-            task.cancel_requests.append((r[1], by))
-
-    def _on_task_gone(self, source: int, r: tuple[Any, ...]) -> None:
-        replay = self._replay(source, r[1])
-        index = replay.tasks.pop(r[2], None)  # the id is free for a new task from here on
-        if index is not None:
-            self.tasks[index].gone = r[1]
-
-    def _on_eager_begin(self, source: int, r: tuple[Any, ...]) -> None:
-        self._replay(source, r[1]).eager_begins.append(r[1])
-
-    def _on_timer_add(self, source: int, r: tuple[Any, ...]) -> None:
-        _, t, seq, when, what = r
-        loop = self._replay(source, t).loop
-        loop.timers_added += 1
-        loop.timers[seq] = (when, self._s(source, what))
-
-    def _on_timer_cancel(self, source: int, r: tuple[Any, ...]) -> None:
-        loop = self._replay(source, r[1]).loop
-        loop.timers_cancelled += 1
-        loop.timers.pop(r[2], None)
-
-    def _on_io_add(self, source: int, r: tuple[Any, ...]) -> None:
-        _, t, fd, mask, what = r
-        self._replay(source, t).loop.watchers[(fd, mask)] = self._s(source, what)
-
-    def _on_io_remove(self, source: int, r: tuple[Any, ...]) -> None:
-        _, t, fd, mask = r
-        self._replay(source, t).loop.watchers.pop((fd, mask), None)
-
-    def _on_note(self, source: int, r: tuple[Any, ...]) -> None:
+    def _note(self, source: int, strings: dict[int, str], r: Record) -> None:
         """A MARK or an EXCEPTION, from a loop's own source or from source 0."""
         kind, t, loop, task_seq = r[:4]
         loop = loop or source
         task = self.task_of(loop, task_seq) if task_seq else None
         index = None if task is None else task.index
-        texts = [self._s(source, sid) for sid in r[4:]]
+        texts = [_text(strings, sid) for sid in r[4:]]
         if kind == schema.MARK:
             self.marks.append(Mark(t, loop, index, texts[0]))
         else:
             self.errors.append(LoopError(t, loop, index, *texts))
-
-    def _on_abort(self, source: int, r: tuple[Any, ...]) -> None:
-        replay = self._replay(source, r[1])
-        replay._pop(r[1])
-        replay._handle_done(r[1], r[2], Scheduled(r[1], Origin.OUTSIDE, ""))
 
     # -- questions ----------------------------------------------------------------------------
 
@@ -445,30 +577,29 @@ class Model:
     def duration(self) -> int:
         return 0 if self.start is None else self.end - self.start
 
+    def state_counts(self) -> dict[State, int]:
+        """How many tasks are in each state now."""
+        counts = self.registry.counts
+        return {state: counts[state] for state in State}
 
-_LOOP_HANDLERS = {
-    schema.LOOP_OPEN: Model._on_loop_open,
-    schema.LOOP_CLOSE: Model._on_loop_close,
-    schema.RUN_BEGIN: Model._on_run_begin,
-    schema.SELECT: Model._on_select,
-    schema.IO_EVENT: Model._on_io_event,
-    schema.TIMER_DUE: Model._on_timer_due,
-    schema.READY: Model._on_ready,
-    schema.CALLBACK: Model._on_callback,
-    schema.SKIP: Model._on_skip,
-    schema.STEP_YIELD: Model._on_step_yield,
-    schema.STEP_WAIT: Model._on_step_wait,
-    schema.STEP_DONE: Model._on_step_done,
-    schema.TASK_NEW: Model._on_task_new,
-    schema.TASK_NAME: Model._on_task_name,
-    schema.TASK_CANCEL: Model._on_task_cancel,
-    schema.TASK_GONE: Model._on_task_gone,
-    schema.EAGER_BEGIN: Model._on_eager_begin,
-    schema.TIMER_ADD: Model._on_timer_add,
-    schema.TIMER_CANCEL: Model._on_timer_cancel,
-    schema.IO_ADD: Model._on_io_add,
-    schema.IO_REMOVE: Model._on_io_remove,
-    schema.ABORT: Model._on_abort,
-    schema.MARK: Model._on_note,
-    schema.EXCEPTION: Model._on_note,
-}
+    def waiting_on(self, task: Task, now: int | None = None) -> str:
+        """What `task` waits for, in a few words ("" once it is done); a sleep's time left counts
+        from `now` (default: the latest record seen)."""
+        if task.outcome is not None:
+            return ""
+        if task.state == State.RUNNING:
+            return "running"
+        if task.state not in WAITING_STATES:
+            return "ready"
+        wait, ref = task.wait, task.wait_ref
+        if wait == schema.WAIT_SLEEP:
+            timer = self.loops[task.loop].timers.get(ref)
+            if timer is None:
+                return "sleep"
+            left = timer[0] - (self.end if now is None else now)
+            return f"sleep {max(0, left) / 1e9:.2f}s left"
+        if wait == schema.WAIT_TASK and 0 <= ref < len(self.tasks):
+            return self.tasks[ref].label
+        if wait in (schema.WAIT_IO_READ, schema.WAIT_IO_WRITE) and ref > 0:
+            return f"fd {ref} {'read' if wait == schema.WAIT_IO_READ else 'write'}"
+        return schema.WAIT_NAMES.get(wait, "?")

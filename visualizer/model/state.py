@@ -1,10 +1,19 @@
-"""The model's data: tasks, loops and the program, as plain objects rebuilt from a trace."""
+"""The model's data: tasks, loops and the program, as plain objects rebuilt from a trace.
+
+A model holds millions of steps, so a task keeps its steps as rows of ints in one array (see
+`Steps`) and derives everything else about them (its state history, who woke it, what it waits
+on now) from those rows when asked.
+"""
 
 from __future__ import annotations
 
+from array import array
+from bisect import bisect_right
 from collections import Counter, deque
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from typing import NamedTuple, overload
 
 from ..trace import schema
 
@@ -23,6 +32,8 @@ class State(IntEnum):
 
 
 IO_WAITS = frozenset({schema.WAIT_IO_READ, schema.WAIT_IO_WRITE})
+# The states a task leaves for READY when something wakes it.
+WAITING_STATES = frozenset({State.WAITING, State.WAITING_IO, State.SLEEPING})
 
 OUTCOME_STATES = {
     schema.OUTCOME_OK: State.DONE,
@@ -53,8 +64,7 @@ class Origin(IntEnum):
     OUTSIDE = 6  # before the loop ran, or from a signal handler
 
 
-@dataclass(frozen=True, slots=True)
-class Scheduled:
+class Scheduled(NamedTuple):
     """One entry of the ready queue: when it was put there and by whom."""
 
     t: int
@@ -62,7 +72,7 @@ class Scheduled:
     ref: int | str
     via: Scheduled | None = None
 
-    def describe(self, tasks: list[Task]) -> str:
+    def describe(self, tasks: Sequence[Task]) -> str:
         """In words, looking through callbacks to what set them off."""
         if self.origin == Origin.TASK:
             return tasks[int(self.ref)].label
@@ -82,6 +92,11 @@ class Scheduled:
         return "outside the loop"
 
 
+# A ready-queue entry as the replay keeps it: (when queued, who). `who` is a task index when a
+# task's step queued it (nearly always: no object per handle then), else a Scheduled.
+Entry = tuple[int, "int | Scheduled"]
+
+
 @dataclass(slots=True)
 class Step:
     begin: int
@@ -92,6 +107,95 @@ class Step:
     ref: int = 0  # the awaited task's index, the sleep's timer, ...
     site: str = ""  # where the task is suspended after the step
     chain: str = ""  # the await chain at that point, outermost first
+
+
+# 'l' where a C long has 64 bits: arrays convert ints to it faster than to 'q'
+INT64 = "l" if array("l").itemsize == 8 else "q"
+# A step row in Task.rows: these columns, ROW ints per step.
+BEGIN, END, READY_SINCE, WAKER_T, WAKER, SUSPENSION, REF = range(7)
+ROW = 7
+NO_WAKER = -1  # WAKER of an eager first step; other negative codes name a kept Scheduled
+YIELDED, FINISHED = 0, 1  # SUSPENSION codes every model starts with
+
+
+class Registry:
+    """What the tasks of one model share: who woke steps, where they suspended, state counts.
+
+    A step row names its waker by a code (a task index, or ``-1 - i`` for ``wakers[i]``) and
+    its suspension (wait kind, site, await chain) by an index in ``suspensions``.
+    """
+
+    def __init__(self, tasks: list[Task]) -> None:
+        self.tasks = tasks
+        self.wakers: list[Scheduled | None] = [None]
+        self.suspensions: list[tuple[int, str, str]] = [(0, "", ""), (-1, "", "")]
+        self.suspension_codes = {key: i for i, key in enumerate(self.suspensions)}
+        self.counts = [0] * (max(State) + 1)  # tasks by current state
+        self._last: Scheduled | None = None
+
+    def keep(self, waker: Scheduled) -> int:
+        """The code of a waker that is not a task's step (one callback often wakes several)."""
+        if waker is not self._last:
+            self._last = waker
+            self.wakers.append(waker)
+        return -len(self.wakers)
+
+    def waker(self, code: int, t: int) -> Scheduled | None:
+        if code >= 0:
+            return Scheduled(t, Origin.TASK, code)
+        return self.wakers[-1 - code]
+
+    def describe(self, code: int) -> str:
+        if code >= 0:
+            return self.tasks[code].label
+        waker = self.wakers[-1 - code]
+        return "" if waker is None else waker.describe(self.tasks)
+
+    def suspension(self, wait: int, site: str, chain: str) -> int:
+        key = (wait, site, chain)
+        code = self.suspension_codes.get(key)
+        if code is None:
+            code = self.suspension_codes[key] = len(self.suspensions)
+            self.suspensions.append(key)
+        return code
+
+
+class Steps(Sequence[Step]):
+    """A task's steps, oldest first, made into `Step` objects as they are read."""
+
+    __slots__ = ("_task",)
+
+    def __init__(self, task: Task) -> None:
+        self._task = task
+
+    def __len__(self) -> int:
+        return len(self._task.rows) // ROW
+
+    @overload
+    def __getitem__(self, index: int) -> Step: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Step]: ...
+    def __getitem__(self, index: int | slice) -> Step | list[Step]:
+        if isinstance(index, slice):
+            return [self._step(i) for i in range(*index.indices(len(self)))]
+        n = len(self)
+        if index < 0:
+            index += n
+        if not 0 <= index < n:
+            raise IndexError("step index out of range")
+        return self._step(index)
+
+    def __iter__(self) -> Iterator[Step]:
+        return map(self._step, range(len(self)))
+
+    def _step(self, i: int) -> Step:
+        task = self._task
+        begin, end, ready_since, waker_t, waker, suspension, ref = task.rows[
+            i * ROW : i * ROW + ROW
+        ]
+        registry = task.registry
+        wait, site, chain = registry.suspensions[suspension]
+        return Step(begin, end, wait, registry.waker(waker, waker_t), ready_since, ref, site, chain)
 
 
 @dataclass(slots=True)
@@ -105,15 +209,9 @@ class Task:
     parent: int | None  # index of the parent task
     eager: bool
     created: int
+    registry: Registry = field(repr=False, compare=False)
     state: State = State.READY
     since: int = 0
-    steps: list[Step] = field(default_factory=list)
-    history: list[tuple[int, State, int]] = field(default_factory=list)  # (t, state, wait)
-    wait: int = 0
-    wait_ref: int = 0
-    wait_site: str = ""
-    wait_chain: str = ""
-    wakers: Counter[str] = field(default_factory=Counter)
     children: list[int] = field(default_factory=list)
     ended: int | None = None
     outcome: int | None = None
@@ -124,34 +222,149 @@ class Task:
     busy: int = 0
     scheduled_delay: int = 0
     longest_step: int = 0
+    rows: array[int] = field(default_factory=lambda: array(INT64), repr=False)  # see Steps
+
+    def __post_init__(self) -> None:
+        self.since = self.created
+        self.registry.counts[self.state] += 1
 
     @property
     def label(self) -> str:
         return f"{self.name} {self.coro}()"
 
-    def enter(self, t: int, state: State, wait: int = 0) -> None:
-        if self.history and self.history[-1][0] == t and self.history[-1][1] == state:
-            return
+    @property
+    def steps(self) -> Steps:
+        return Steps(self)
+
+    def enter(self, t: int, state: State) -> None:
+        """Move to `state` at `t` (the history itself is derived from the steps)."""
+        counts = self.registry.counts
+        counts[self.state] -= 1
+        counts[state] += 1
         self.state = state
         self.since = t
-        self.history.append((t, state, wait))
+
+    # -- what the last step says -------------------------------------------------------------
+
+    def _suspended(self) -> tuple[int, str, str]:
+        rows = self.rows
+        if not rows:
+            return self.registry.suspensions[YIELDED]
+        return self.registry.suspensions[rows[-ROW + SUSPENSION]]
+
+    @property
+    def wait(self) -> int:
+        """WAIT_* it waits on now (0: not waiting)."""
+        return max(0, self._suspended()[0])
+
+    @property
+    def wait_ref(self) -> int:
+        return self.rows[-ROW + REF] if self.rows else 0
+
+    @property
+    def wait_site(self) -> str:
+        return self._suspended()[1]
+
+    @property
+    def wait_chain(self) -> str:
+        return self._suspended()[2]
+
+    @property
+    def wakers(self) -> Counter[str]:
+        """Who scheduled its steps, in words, with how often (its own yields left out)."""
+        codes = Counter(self.rows[WAKER::ROW])
+        codes.pop(self.index, None)
+        codes.pop(NO_WAKER, None)
+        described: Counter[str] = Counter()
+        for code, n in codes.items():
+            described[self.registry.describe(code)] += n
+        return described
+
+    # -- states over time ----------------------------------------------------------------------
+
+    def _state_after(self, suspension: int) -> State:
+        wait = self.registry.suspensions[suspension][0]
+        if wait == -1:
+            return OUTCOME_STATES.get(self.outcome, State.DONE)  # type: ignore[arg-type]
+        return wait_state(wait)
+
+    @property
+    def history(self) -> list[tuple[int, State, int]]:
+        """Every state change as ``(t, state, wait)``, from its creation on."""
+        out = [(self.created, State.READY, 0)]
+
+        def enter(t: int, state: State, wait: int = 0) -> None:
+            if out[-1][0] != t or out[-1][1] != state:
+                out.append((t, state, wait))
+
+        rows = self.rows
+        suspensions = self.registry.suspensions
+        for at in range(0, len(rows), ROW):
+            if out[-1][1] in WAITING_STATES and rows[at + READY_SINCE] > out[-1][0]:
+                enter(rows[at + READY_SINCE], State.READY)
+            enter(rows[at + BEGIN], State.RUNNING)
+            suspension = rows[at + SUSPENSION]
+            enter(rows[at + END], self._state_after(suspension), suspensions[suspension][0])
+        return out
 
     def state_at(self, t: int) -> State | None:
         """The state at time `t`, or None before the task existed."""
         if t < self.created:
             return None
-        found = None
-        for when, state, _ in self.history:
-            if when > t:
-                break
-            found = state
-        return found
+        rows = self.rows
+        n = len(rows) // ROW
+        # the steps begun by t; the last of them says the state, unless the next one was queued
+        begun = bisect_right(range(n), t, key=lambda i: rows[i * ROW + BEGIN])
+        if not begun:
+            return State.READY
+        last = (begun - 1) * ROW
+        if t < rows[last + END]:
+            return State.RUNNING
+        after = self._state_after(rows[last + SUSPENSION])
+        if begun < n and after in WAITING_STATES:
+            ready_since = rows[begun * ROW + READY_SINCE]
+            if rows[last + END] < ready_since <= t:
+                return State.READY
+        return after
 
     def total(self, now: int) -> int:
         return (self.ended if self.ended is not None else now) - self.created
 
     def idle(self, now: int) -> int:
         return max(0, self.total(now) - self.busy - self.scheduled_delay)
+
+
+class Ready(Sequence[Scheduled]):
+    """A loop's ready queue, oldest first, as `Scheduled` entries."""
+
+    __slots__ = ("_queue",)
+
+    def __init__(self, queue: deque[Entry]) -> None:
+        self._queue = queue
+
+    def __len__(self) -> int:
+        return len(self._queue)
+
+    @overload
+    def __getitem__(self, index: int) -> Scheduled: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Scheduled]: ...
+    def __getitem__(self, index: int | slice) -> Scheduled | list[Scheduled]:
+        if isinstance(index, slice):
+            return [scheduled(entry) for entry in list(self._queue)[index]]
+        return scheduled(self._queue[index])
+
+    def __iter__(self) -> Iterator[Scheduled]:
+        return map(scheduled, self._queue)
+
+
+def scheduled(entry: Entry) -> Scheduled:
+    t, who = entry
+    return Scheduled(t, Origin.TASK, who) if type(who) is int else who  # type: ignore[return-value]
+
+
+LAG_BUCKET = 1_000_000_000  # ns: Loop.lag_series has one point per second...
+LAG_BUCKETS = 3_600  # ...for the last hour at most
 
 
 @dataclass(slots=True)
@@ -178,15 +391,34 @@ class Loop:
     timers_cancelled: int = 0
     timers_due: int = 0
     threadsafe_calls: int = 0
+    lag: int = 0  # the scheduling delay of the latest task step (begin - ready since), ns
+    idle_since: int | None = None  # blocked in select since then (an IDLE with no SELECT yet)
     watchers: dict[tuple[int, int], str] = field(default_factory=dict)  # (fd, mask) -> callback
     timers: dict[int, tuple[int, str]] = field(default_factory=dict)  # pending: seq -> (when, cb)
-    ready: deque[Scheduled] = field(default_factory=deque)
+    queue: deque[Entry] = field(default_factory=deque, repr=False)  # the ready queue, see Ready
+    # [second's start, longest lag] for each second from the first task step to the latest
+    lag_buckets: deque[list[int]] = field(
+        default_factory=lambda: deque(maxlen=LAG_BUCKETS), repr=False
+    )
+
+    @property
+    def ready(self) -> Ready:
+        return Ready(self.queue)
+
+    @property
+    def lag_series(self) -> list[tuple[int, int]]:
+        """The longest scheduling delay in each second, ``(second's start, lag)``, oldest first.
+
+        One point per second of the trace's clock, from the first task step to the latest one
+        (0 in a second without any), for the last hour at most.
+        """
+        return [(start, lag) for start, lag in self.lag_buckets]
 
 
 @dataclass(slots=True)
 class Output:
     t: int
-    stream: int  # 1 stdout, 2 stderr
+    stream: int  # 1 stdout, 2 stderr, 3 raw output of the program's fds
     text: str
 
 
