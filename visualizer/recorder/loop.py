@@ -61,6 +61,7 @@ _GET_CORO_UNSAFE = (3, 12) <= sys.version_info < (3, 12, 5)
 _MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES
 _MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
 _MAX_TIMEOUT = base_events.MAXIMUM_SELECT_TIMEOUT
+_WOKE_FLUSH_NS = 1_000_000  # a select that waited longer than this is followed by a flush
 
 SELECT = schema.SELECT
 IO_EVENT = schema.IO_EVENT
@@ -431,6 +432,12 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         ext((SELECT, t0, -1 if timeout is None else int(timeout * 1e9), t1, len(event_list), qlen))
         for key, mask in event_list:
             ext((IO_EVENT, key.fd, mask))
+        if t1 - t0 > _WOKE_FLUSH_NS:
+            # Woken after a real wait: say so at once, so that if what runs next blocks the
+            # loop, a live viewer sees it is not idle. Cheap: the loop was idle anyway.
+            self._lv_flush()
+            buf = self._lv.buf
+            ext = buf.extend
         self._process_events(event_list)
         event_list = None
         qlen_io = len(ready)
