@@ -43,6 +43,17 @@ def _parser() -> argparse.ArgumentParser:
     record.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
     record.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args...]")
 
+    run = commands.add_parser(
+        "run",
+        help="run a program and watch its tasks live",
+        description="Run a program under the recording loop and show its tasks, loop and output "
+        "live. Its stdout and stderr appear in the Output pane, never on the terminal; stdin is "
+        "/dev/null. The trace is kept on disk (a temporary file unless -o is given).",
+    )
+    run.add_argument("-o", "--output", metavar="FILE", help="trace file to keep")
+    run.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
+    run.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args...]")
+
     summary = commands.add_parser(
         "summary",
         help="print the tasks and loop totals of a trace",
@@ -60,6 +71,8 @@ def main(argv: list[str] | None = None) -> int:
             return _record(args)
         if args.command == "summary":
             return _summary(args)
+        if args.command == "run":
+            return _run(args)
         _parser().print_help()
         return 2
     except UsageError as exc:
@@ -84,10 +97,12 @@ def _default_trace_name(target: str) -> str:
     return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.lvtrace"
 
 
-def _check_target(module: str | None, program: list[str]) -> None:
+def _check_target(module: str | None, program: list[str], command: str = "record") -> None:
     if module is None:
         if not program:
-            raise UsageError("record needs a script to run: loopviz record script.py [args...]")
+            raise UsageError(
+                f"{command} needs a script to run: loopviz {command} script.py [args...]"
+            )
         script = program[0]
         if not os.path.exists(script):
             raise UsageError(f"cannot find script {script!r}")
@@ -123,6 +138,50 @@ def _record(args: argparse.Namespace) -> int:
 
 def _wait_for_child(signum: int, frame: object) -> None:
     """SIGINT while the program runs: it got the same signal, and decides for itself."""
+
+
+# -- run -------------------------------------------------------------------------------------
+
+
+def _run(args: argparse.Namespace) -> int:
+    _check_target(args.module, args.program, "run")
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("run needs a terminal; use 'loopviz record' to record without one")
+    from .runner import Program
+    from .tui.app import LoopvizApp
+    from .tui.format import exit_words
+    from .tui.session import Session
+
+    target = args.module or args.program[0]
+    traces: list[str] = []
+
+    def make_session() -> Session:
+        trace = args.output or _temporary_trace(target)
+        traces.append(trace)
+        program = Program(args.program, args.module, trace)
+        return Session(trace, program, title=target)
+
+    session = make_session()
+    app = LoopvizApp(session, make_session)
+    try:
+        app.run()
+    finally:
+        if app.session.program is not None and app.session.program.running:
+            print(f"{PROG}: stopping {target} (pid {app.session.program.pid})...", file=sys.stderr)
+        app.session.close()
+    status = app.session.status
+    ended = "" if status is None else f" ({exit_words(status)})"
+    print(f"{PROG}: {target}{ended}; trace kept in {traces[-1]}", file=sys.stderr)
+    return 0 if app.return_code is None else app.return_code
+
+
+def _temporary_trace(target: str) -> str:
+    import tempfile
+
+    stem = Path(target).stem if target.endswith(".py") else target.replace(".", "_")
+    handle, path = tempfile.mkstemp(prefix=f"loopviz-{stem}-", suffix=".lvtrace")
+    os.close(handle)
+    return path
 
 
 # -- summary ---------------------------------------------------------------------------------

@@ -194,6 +194,7 @@ class Table(ScrollView, can_focus=True):
         super().__init__(name=name, id=id, classes=classes)
         self.columns: tuple[Column, ...] = tuple(columns)
         self.row_key = row_key
+        self.empty_text = "no rows"  # what an empty table says (the owner may say why)
         self.row_style = row_style
         self.matcher = matcher
         self._rows: Sequence[Any] = ()
@@ -483,7 +484,7 @@ class Table(ScrollView, can_focus=True):
         return Strip(segments).extend_cell_length(look.width, look.header)
 
     def _render_empty(self, look: Look) -> Strip:
-        text = f"no rows match {self.filter_text.strip()!r}" if self._rows else "no rows"
+        text = f"no rows match {self.filter_text.strip()!r}" if self._rows else self.empty_text
         return Strip([Segment(fit(text, look.width, "left"), look.empty)], look.width)
 
     def _render_row(self, row: Any, look: Look, is_cursor: bool) -> Strip:

@@ -1,0 +1,90 @@
+"""Every key of the viewer, declared once: the bindings, the footer and the help screen."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from textual.binding import Binding
+
+
+@dataclass(frozen=True)
+class Key:
+    keys: str  # Textual key names, comma-separated
+    action: str
+    description: str  # short, for the footer
+    help: str  # a sentence, for the help screen
+    show: bool = True  # in the footer
+    label: str = ""  # how the help screen writes the keys, when not just the key names
+
+
+APP_KEYS: tuple[Key, ...] = (
+    Key("q", "quit", "Quit", "Quit the viewer; a program still running is stopped."),
+    Key("question_mark", "help", "Help", "Show every key.", label="?"),
+    Key("space", "pause", "Pause", "Pause the view (recording goes on); again to catch up."),
+    Key("r", "restart", "Restart", "Stop the program and run it again from the start."),
+    Key("tab", "focus_next", "Next pane", "Move the focus to the next pane.", show=False),
+    Key("z", "zoom", "Zoom", "Let the focused pane fill the screen; again to go back."),
+)
+
+TASK_KEYS: tuple[Key, ...] = (
+    Key("enter", "open", "Details", "Open the highlighted task's details.", show=False),
+    Key(
+        "slash", "filter", "Filter", "Filter tasks as you type (name, coroutine, state).", label="/"
+    ),  # fmt: skip
+    Key(
+        "less_than_sign,greater_than_sign",
+        "sort(-1),sort(1)",
+        "Sort",
+        "Sort by the previous / next column.",
+        label="< >",
+    ),  # fmt: skip
+    Key("i", "invert", "Invert", "Invert the sort order."),
+    Key("d", "toggle_done", "Done", "Show or hide finished tasks."),
+    Key("f", "follow", "Follow", "Keep the cursor on the newest task as tasks arrive."),
+)
+
+OUTPUT_KEYS: tuple[Key, ...] = (
+    Key("end", "follow_output", "Follow", "Jump to the newest output and follow it.", show=False),
+)
+
+DETAIL_KEYS: tuple[Key, ...] = (
+    Key("escape", "back", "Back", "Go back to the tasks."),
+    Key("p", "parent", "Parent", "Open the task that created this one."),
+    Key("w", "waited", "Awaited", "Open the task this one waits on."),
+    Key(
+        "tab",
+        "focus_next",
+        "Next list",
+        "Move between the children and the events list.",
+        show=False,
+    ),  # fmt: skip
+)
+
+GROUPS: tuple[tuple[str, tuple[Key, ...]], ...] = (
+    ("Everywhere", APP_KEYS),
+    ("Tasks table", TASK_KEYS),
+    ("Output pane", OUTPUT_KEYS),
+    ("Task details", DETAIL_KEYS),
+)
+
+
+def bindings(keys: tuple[Key, ...]) -> list[Binding]:
+    """Textual bindings for a group (a key pair with two actions makes two bindings)."""
+    result: list[Binding] = []
+    for key in keys:
+        names = key.keys.split(",")
+        actions = key.action.split(",")
+        if len(actions) == len(names) > 1:
+            for index, (name, action) in enumerate(zip(names, actions, strict=True)):
+                result.append(Binding(name, action, key.description, show=key.show and index == 0,
+                                      key_display=key.label or None))  # fmt: skip
+        else:
+            result.append(Binding(key.keys, key.action, key.description, show=key.show,
+                                  key_display=key.label or None))  # fmt: skip
+    return result
+
+
+def key_label(key: Key) -> str:
+    if key.label:
+        return key.label
+    return " ".join(name.replace("_", " ") for name in key.keys.split(","))

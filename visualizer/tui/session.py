@@ -1,0 +1,152 @@
+"""A viewing session: a trace source read into a model by a background thread.
+
+The source is a trace file, complete or still being written by a program the session started.
+The ingest thread feeds the model in batches under `lock`; views read the model under the same
+lock. Pausing the view pauses ingest only: the program goes on recording into the file, and
+resuming reads what was appended meanwhile.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from ..model import Model
+from ..runner import RAW_STDERR, RAW_STDOUT
+from ..trace.reader import FollowReader, TraceError
+
+if TYPE_CHECKING:
+    from ..runner import Program
+
+POLL_INTERVAL = 0.05  # seconds between looks at a file that did not grow
+MAX_READ = 4 << 20  # bytes read per poll, so the lock is never held long
+
+
+class Session:
+    """One program run (or one trace file) and the model it is replayed into."""
+
+    def __init__(self, trace_path: str, program: Program | None = None, *, title: str = "") -> None:
+        self.trace_path = trace_path
+        self.program = program
+        self.title = title or os.path.basename(trace_path)
+        self.model = Model()
+        self.lock = threading.RLock()
+        self.version = 0  # bumped whenever the model changed
+        self.error: str | None = None  # why reading stopped, in one line
+        self.finished = False  # the source will bring nothing more
+        self.started = time.monotonic()
+        self.ended: float | None = None  # when the program was seen to end
+        self.last_data = time.monotonic()  # when records last arrived
+        self.read_bytes = 0
+        self._reader = FollowReader(trace_path)
+        self._paused = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="loopviz-ingest", daemon=True)
+
+    # -- control ------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        if self.program is not None:
+            self.program.start()
+        self._thread.start()
+
+    def close(self, grace: float = 1.0) -> None:
+        """Stop the program if it still runs, and the ingest thread."""
+        self._stop.set()
+        self._paused.clear()
+        if self.program is not None and self.program.pid is not None:
+            self.program.stop(grace)
+            self.program.finish()
+        if self._thread.is_alive():
+            self._thread.join(timeout=5)
+        self._reader.close()
+
+    @property
+    def paused(self) -> bool:
+        return self._paused.is_set()
+
+    def set_paused(self, paused: bool) -> None:
+        (self._paused.set if paused else self._paused.clear)()
+
+    @property
+    def status(self) -> int | None:
+        """The program's exit status (None while running, or when there is no program)."""
+        return None if self.program is None else self.program.poll()
+
+    def now(self) -> int:
+        """The time views measure against: the clock while a program runs, else the trace's end.
+
+        While everything sleeps nothing is recorded, yet time left and time idle go on.
+        """
+        if self.program is not None and not self.paused and self.status is None:
+            return max(self.model.end, time.perf_counter_ns())
+        return self.model.end
+
+    @property
+    def behind(self) -> int:
+        """Bytes of trace written but not read yet (what a paused view has to catch up)."""
+        try:
+            return max(0, os.path.getsize(self.trace_path) - self.read_bytes)
+        except OSError:
+            return 0
+
+    # -- ingest -------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        try:
+            while not self._stop.is_set():
+                if self._paused.is_set():
+                    self._stop.wait(POLL_INTERVAL)
+                    continue
+                ended = self.status is not None or self.program is None
+                got = self._ingest()
+                if not got and ended and not self._reader.incomplete:
+                    self._finish()
+                    return
+                if not got:
+                    self._stop.wait(POLL_INTERVAL)
+        except TraceError as exc:
+            self.error = str(exc)
+        except Exception as exc:  # a bug in the model must not take the viewer down silently
+            self.error = f"internal error while reading the trace: {exc!r}"
+        finally:
+            self.finished = True
+
+    def _ingest(self) -> bool:
+        """Read and replay what was appended; True when anything arrived."""
+        got = self._take_raw()
+        batches = self._reader.poll(MAX_READ)
+        if batches and not self.model.header and self._reader.header is not None:
+            self.model.header = self._reader.header.meta
+        if batches:
+            for batch in batches:
+                with self.lock:
+                    self.model.feed(batch)
+                    self.version += 1
+            self.last_data = time.monotonic()
+            got = True
+        self.read_bytes = self._reader.bytes_read
+        return got
+
+    def _take_raw(self) -> bool:
+        """Add what reached the program's fds below sys.stdout; True when there was some."""
+        raw = self.program.take_output() if self.program is not None else []
+        if raw:
+            with self.lock:
+                for t, fd, text in raw:
+                    self.model.add_output(t, RAW_STDOUT if fd == 1 else RAW_STDERR, text)
+                self.version += 1
+        return bool(raw)
+
+    def _finish(self) -> None:
+        """The program ended and its trace was read to the end: record how it ended."""
+        with self.lock:
+            if self.program is not None:
+                # what the parent saw is the truth (the agent can't record a SIGKILL)
+                self.model.exit_status = self.program.poll()
+                self.program.finish()  # drains the pipes: the last raw output is in now
+                self._take_raw()
+            self.version += 1
+        self.ended = time.monotonic()

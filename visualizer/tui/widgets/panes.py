@@ -1,0 +1,151 @@
+"""The small panes: the header bar and the loop pane, redrawn from the model on each tick."""
+
+from __future__ import annotations
+
+import time
+
+from rich.table import Table as RichTable
+from rich.text import Text
+from textual.widgets import Static
+
+from ...model import Loop, Model
+from ..format import STATE_LOOK, clock, duration, exit_words, percent, sparkline
+from ..session import Session
+
+BLOCKED_AFTER = 1.0  # seconds without records, while the loop is not idle, before we say so
+
+
+def loop_blocked_for(session: Session, loop: Loop) -> float:
+    """Seconds the loop seems stuck in a callback (0 when it looks fine)."""
+    if session.paused or session.status is not None or session.program is None:
+        return 0.0
+    if loop.closed is not None or getattr(loop, "idle_since", None) is not None:
+        return 0.0
+    quiet = time.monotonic() - session.last_data
+    return quiet if quiet >= BLOCKED_AFTER else 0.0
+
+
+def main_loop(model: Model) -> Loop | None:
+    """The loop to show: the busiest one still open, else the busiest."""
+    loops = sorted(model.loops.values(), key=lambda loop: (loop.closed is None, loop.handles))
+    return loops[-1] if loops else None
+
+
+class HeaderBar(Static):
+    """Program, pid, state, elapsed; task counts by state; lag; records; the trace file."""
+
+    def show(self, session: Session) -> None:
+        model = session.model
+        status = session.status
+        line1 = Text()
+        line1.append(" loopviz ", style="bold reverse")
+        line1.append(f" {session.title}", style="bold")
+        if session.program is not None and session.program.pid is not None:
+            line1.append(f"  pid {session.program.pid}")
+        line1.append("  ")
+        line1.append_text(self._state(session, status))
+        if session.program is None:
+            line1.append(f"  {clock(model.duration)}")
+        else:
+            end = session.ended if session.ended is not None else time.monotonic()
+            line1.append(f"  {clock(int((end - session.started) * 1e9))}")
+        line1.append(f"  records {model.records:,}")
+        line1.append(f"  dropped {model.dropped:,}", style="bold red" if model.dropped else "")
+        line1.append(f"  trace {session.trace_path}", style="dim")
+        line2 = Text(" ")
+        counts = model.state_counts()
+        line2.append(f"tasks {sum(counts.values()):,}", style="bold")
+        for state, (glyph, word, style) in STATE_LOOK.items():
+            line2.append("  ")
+            line2.append(f"{glyph} {counts.get(state, 0):,} {word}", style=style)
+        loop = main_loop(model)
+        if loop is not None:
+            line2.append(f"  lag {duration(loop.lag)}")
+        width = self.size.width or 80
+        for line in (line1, line2):
+            line.truncate(width, overflow="ellipsis")  # one row each, whatever the width
+        self.update(Text("\n").join([line1, line2]))
+
+    @staticmethod
+    def _state(session: Session, status: int | None) -> Text:
+        if session.error:
+            return Text(f"✗ {session.error}", style="bold red")
+        if session.program is None:
+            status = session.model.exit_status
+            if status is None:
+                return Text("■ recorded", style="bold")
+        elif status is None:
+            if session.paused:
+                behind = session.behind
+                return Text(f"⏸ view paused, {behind / 1e6:.1f} MB behind", style="bold yellow")
+            return Text("▶ running", style="bold green")
+        detail = session.model.exit_detail.strip().splitlines()
+        words = exit_words(status)
+        if detail and status != 0:
+            words += f": {detail[-1]}"
+        return Text(f"■ {words}", style="bold" if status == 0 else "bold red")
+
+
+class LoopPane(Static):
+    """Iterations, callbacks per second, select vs busy, queues, and the lag sparkline."""
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._last: tuple[float, int] | None = None  # (when, handles) at the previous tick
+
+    def reset(self) -> None:
+        self._last = None
+
+    def show(self, session: Session) -> None:
+        model = session.model
+        loop = main_loop(model)
+        if loop is None:
+            self.update(self._no_loop(session))
+            return
+        self.border_title = f"Loop {loop.source} · {loop.thread_name or 'thread'}" + (
+            f" (+{len(model.loops) - 1} more)" if len(model.loops) > 1 else ""
+        )
+        grid = RichTable.grid(padding=(0, 1))
+        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(no_wrap=True, overflow="ellipsis")
+        elapsed = loop.select_time + loop.busy_time
+        rate = self._rate(loop) if session.program is not None else self._average(model, loop)
+        grid.add_row("iterations", f"{loop.iterations:,}   {rate:,.0f} callbacks/s")
+        select, busy = percent(loop.select_time, elapsed), percent(loop.busy_time, elapsed)
+        grid.add_row("time", f"select {select}   busy {busy}")
+        grid.add_row(
+            "now",
+            f"ready {len(loop.ready)}   timers {len(loop.timers)}   fds {len(loop.watchers)}",
+        )
+        series = [lag for _, lag in loop.lag_series[-60:]]
+        width = max(8, self.size.width - 24)
+        grid.add_row("lag", Text(f"{sparkline(series, width)} {duration(max(series, default=0))}"))
+        blocked = loop_blocked_for(session, loop)
+        if blocked:
+            # nothing recorded while not idle: one callback or task step has held it that long
+            alarm = "bold red"
+            grid.add_row(
+                Text("BLOCKED", alarm), Text(f"{blocked:.1f}s in one callback or step", alarm)
+            )
+        elif loop.closed is not None:
+            grid.add_row("closed", f"after {duration(loop.closed - loop.opened)}")
+        self.update(grid)
+
+    def _rate(self, loop: Loop) -> float:
+        now = time.monotonic()
+        last, self._last = self._last, (now, loop.handles)
+        if last is None or now <= last[0]:
+            return 0.0
+        return max(0, loop.handles - last[1]) / (now - last[0])
+
+    @staticmethod
+    def _average(model: Model, loop: Loop) -> float:
+        """A recorded trace: callbacks per second over the loop's life."""
+        end = loop.closed if loop.closed is not None else model.end
+        return loop.handles / ((end - loop.opened) / 1e9) if end > loop.opened else 0.0
+
+    @staticmethod
+    def _no_loop(session: Session) -> Text:
+        if session.status is not None or (session.program is None and session.finished):
+            return Text("The program ended without running an asyncio event loop.", style="bold")
+        return Text("No event loop yet.", style="dim")
