@@ -197,7 +197,7 @@ class LoopvizApp(App[None]):
     def tick(self) -> None:
         """Redraw every pane from the model (values that depend on time change without data)."""
         session = self.session
-        with session.lock:
+        with session.view():
             model = session.model
             self.query_one("#header", HeaderBar).show(session)
             self.query_one("#loop", LoopPane).show(session)

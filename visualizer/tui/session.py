@@ -9,8 +9,11 @@ resuming reads what was appended meanwhile.
 from __future__ import annotations
 
 import os
+import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from ..model import Model
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
 
 POLL_INTERVAL = 0.05  # seconds between looks at a file that did not grow
 MAX_READ = 4 << 20  # bytes read per poll, so the lock is never held long
+SWITCH_INTERVAL = 0.0005  # seconds: how soon the UI thread gets the GIL back from ingest
 
 
 class Session:
@@ -41,6 +45,7 @@ class Session:
         self.last_data = time.monotonic()  # when records last arrived
         self.read_bytes = 0
         self._reader = FollowReader(trace_path)
+        self._view_waiting = threading.Event()  # the UI wants the lock: ingest steps aside
         self._paused = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loopviz-ingest", daemon=True)
@@ -50,6 +55,10 @@ class Session:
     def start(self) -> None:
         if self.program is not None:
             self.program.start()
+        # The ingest thread is CPU-bound; every time the UI thread blocks (a select, a write)
+        # it waits a whole switch interval for the GIL back. At the default 5 ms a key press,
+        # which takes many such hops through Textual, took seconds under load.
+        sys.setswitchinterval(min(sys.getswitchinterval(), SWITCH_INTERVAL))
         self._thread.start()
 
     def close(self, grace: float = 1.0) -> None:
@@ -62,6 +71,21 @@ class Session:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self._reader.close()
+
+    @contextmanager
+    def view(self) -> Iterator[Model]:
+        """Hold the model still while a view reads it; the view goes before ingest.
+
+        A lock alone is not enough: the ingest thread would release it and take it again
+        before the waiting UI thread wakes, and keys would wait for seconds under load.
+        """
+        self._view_waiting.set()
+        try:
+            with self.lock:
+                self._view_waiting.clear()
+                yield self.model
+        finally:
+            self._view_waiting.clear()
 
     @property
     def paused(self) -> bool:
@@ -125,6 +149,8 @@ class Session:
                 with self.lock:
                     self.model.feed(batch)
                     self.version += 1
+                if self._view_waiting.is_set():
+                    time.sleep(0.002)  # let the UI thread take the lock and the GIL
             self.last_data = time.monotonic()
             got = True
         self.read_bytes = self._reader.bytes_read

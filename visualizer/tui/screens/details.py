@@ -157,7 +157,7 @@ class TaskDetails(Screen[None]):
         if session.version == self._version and session.status is not None:
             return  # nothing new, and no clock running
         self._version = session.version
-        with session.lock:
+        with session.view():
             task = self.task_
             about = self._about(session.model, task, session.now())
             self.query_one("#about-text", Static).update(about)
