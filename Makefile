@@ -32,6 +32,11 @@ format: $(BIN)/loopviz
 bench: $(BIN)/loopviz
 	$(BIN)/python benchmarks/sleep0.py
 	$(BIN)/python benchmarks/echo.py
+	$(BIN)/python benchmarks/reader.py
+	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/table.py
+	$(BIN)/python benchmarks/tasks_view.py
+	$(BIN)/python benchmarks/live.py
 
 stdlib: $(BIN)/loopviz
 	$(BIN)/python scripts/stdlib_asyncio.py

@@ -26,3 +26,26 @@ def test_benchmark_quick_run_prints_a_ratio(script: str) -> None:
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert any("ratio" in line for line in proc.stdout.splitlines()), proc.stdout
     assert "records" in proc.stdout, proc.stdout
+
+
+@pytest.mark.parametrize(
+    ("script", "args", "says"),
+    [
+        ("ingest.py", ["--quick"], "records/s"),
+        ("table.py", ["--quick"], "budget"),
+        ("tasks_view.py", ["--tasks", "300"], "budget"),
+        ("live.py", ["--seconds", "1", "--tasks", "20", "--rate", "20000"], "key handling"),
+    ],
+)
+def test_viewer_benchmark_quick_run_prints_its_figures(
+    script: str, args: list[str], says: str
+) -> None:
+    proc = subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *args],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        stdin=subprocess.DEVNULL,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert says in proc.stdout, proc.stdout
