@@ -77,6 +77,12 @@ def test_sleeping_task_is_shown_with_the_time_left_on_its_timer():
     assert model.tasks[0].state == State.SLEEPING
 
 
+def test_a_sleep_past_its_deadline_is_shown_late():
+    model, _ = _waiting(s.WAIT_SLEEP, 7, (s.TIMER_ADD, 115, 7, 120 + 420_000_000, 5))
+    assert model.waiting_on(model.tasks[0], now=120 + 1_420_000_000) == "sleep, 1.00s late"
+    assert model.waiting_on(model.tasks[0], now=120 + 400_000_000) == "sleep 0.02s left"
+
+
 def test_sleep_without_a_known_timer_is_just_sleep():
     assert _waiting(s.WAIT_SLEEP, 7)[1] == "sleep"
 

@@ -597,7 +597,9 @@ class Model:
             if timer is None:
                 return "sleep"
             left = timer[0] - (self.end if now is None else now)
-            return f"sleep {max(0, left) / 1e9:.2f}s left"
+            if left < 0:  # due, and the loop has not got round to it: it is blocked or busy
+                return f"sleep, {-left / 1e9:.2f}s late"
+            return f"sleep {left / 1e9:.2f}s left"
         if wait == schema.WAIT_TASK and 0 <= ref < len(self.tasks):
             return self.tasks[ref].label
         if wait in (schema.WAIT_IO_READ, schema.WAIT_IO_WRITE) and ref > 0:

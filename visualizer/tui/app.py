@@ -59,7 +59,13 @@ def task_columns(get_session: Callable[[], Session]) -> list[Column]:
             priority=10,
         ),  # fmt: skip
         Column(
-            "coro", "coroutine", 18, lambda t: t.coro, sort_key=lambda t: t.coro, priority=7
+            "coro",
+            "coroutine",
+            18,
+            lambda t: t.coro,
+            sort_key=lambda t: t.coro,
+            priority=7,
+            flex=True,
         ),  # fmt: skip
         Column(
             "where",

@@ -57,6 +57,13 @@ def clock(ns: int) -> str:
     return f"{minute}:{second:02d}.{tenth}"
 
 
+def offset(ns: int) -> str:
+    """Time since the start for a timestamp column: 0.312, 75.004, then 12:05.0 from 1000 s."""
+    if ns < 1_000_000_000_000:
+        return f"{ns / 1e9:.3f}"
+    return clock(ns)
+
+
 def short_site(site: str) -> str:
     """``/long/dir/file.py:12 in f`` → ``file.py:12 in f``."""
     path, sep, rest = site.partition(":")

@@ -11,7 +11,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ...model.state import Output
-from ..format import clock
+from ..format import offset
 
 MAX_LINES = 200_000  # the oldest lines beyond this are let go (the trace keeps them all)
 STREAMS = {1: ("out", ""), 2: ("err", "red"), 3: ("out", ""), 4: ("err", "red")}
@@ -109,7 +109,7 @@ class OutputView(ScrollView, can_focus=True):
         label, colour = STREAMS.get(stream, ("out", ""))
         text_style = self.get_component_rich_style("output--err") if colour else Style()
         segments = [
-            Segment(f"{clock(max(0, t - self.start)):>7} ", time_style),
+            Segment(f"{offset(max(0, t - self.start)):>8} ", time_style),
             Segment("▌" if label == "err" else " ", text_style),
             Segment(text.expandtabs(), text_style),
         ]

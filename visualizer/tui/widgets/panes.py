@@ -12,7 +12,7 @@ from ...model import Loop, Model
 from ..format import STATE_LOOK, clock, duration, exit_words, percent, sparkline
 from ..session import Session
 
-BLOCKED_AFTER = 1.0  # seconds without records, while the loop is not idle, before we say so
+BLOCKED_AFTER = 0.3  # seconds without records, while the loop is not idle, before we say so
 
 
 def loop_blocked_for(session: Session, loop: Loop) -> float:
@@ -106,29 +106,29 @@ class LoopPane(Static):
             f" (+{len(model.loops) - 1} more)" if len(model.loops) > 1 else ""
         )
         grid = RichTable.grid(padding=(0, 1))
-        grid.add_column(style="bold", no_wrap=True)
+        grid.add_column(style="bold", no_wrap=True, min_width=7)  # fits "BLOCKED"
         grid.add_column(no_wrap=True, overflow="ellipsis")
         elapsed = loop.select_time + loop.busy_time
-        rate = self._rate(loop) if session.program is not None else self._average(model, loop)
-        grid.add_row("iterations", f"{loop.iterations:,}   {rate:,.0f} callbacks/s")
+        live = session.program is not None and session.status is None
+        rate = self._rate(loop) if live else self._average(model, loop)
+        grid.add_row("iter", f"{loop.iterations:,} · {rate:,.0f} callbacks/s")
         select, busy = percent(loop.select_time, elapsed), percent(loop.busy_time, elapsed)
-        grid.add_row("time", f"select {select}   busy {busy}")
+        grid.add_row("time", f"select {select} · busy {busy}")
         grid.add_row(
-            "now",
-            f"ready {len(loop.ready)}   timers {len(loop.timers)}   fds {len(loop.watchers)}",
+            "now", f"ready {len(loop.ready)} · timers {len(loop.timers)} · fds {len(loop.watchers)}"
         )
         series = [lag for _, lag in loop.lag_series[-60:]]
-        width = max(8, self.size.width - 24)
-        grid.add_row("lag", Text(f"{sparkline(series, width)} {duration(max(series, default=0))}"))
+        peak = duration(max(series, default=0))
+        width = max(8, self.size.width - 12 - len(peak))
+        grid.add_row("lag", Text(f"{sparkline(series, width)} {peak}"))
         blocked = loop_blocked_for(session, loop)
         if blocked:
             # nothing recorded while not idle: one callback or task step has held it that long
             alarm = "bold red"
-            grid.add_row(
-                Text("BLOCKED", alarm), Text(f"{blocked:.1f}s in one callback or step", alarm)
-            )
+            grid.add_row(Text("BLOCKED", alarm), Text(f"{blocked:.1f}s in one callback", alarm))
         elif loop.closed is not None:
-            grid.add_row("closed", f"after {duration(loop.closed - loop.opened)}")
+            grid.add_row("end", f"closed after {duration(loop.closed - loop.opened)}")
+        grid.add_row("trace", Text(session.trace_path, style="dim"))
         self.update(grid)
 
     def _rate(self, loop: Loop) -> float:
