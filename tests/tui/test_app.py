@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from textual import events
+from textual.widgets import Input
 from tui_helpers import drive, screen_text
 
 from visualizer.tui.keys import GROUPS, key_label
@@ -50,6 +52,17 @@ def test_filter_as_you_type_keeps_matching_tasks(shop_trace):
     names, after_escape = drive(shop_trace, filtered)
     assert names == ["consumer-1", "consumer-2"]
     assert after_escape == 8
+
+
+def test_keys_typed_in_one_burst_after_slash_land_in_the_filter(shop_trace):
+    async def burst(app, pilot):
+        # as a terminal delivers a fast typist's keys: all queued before the first is handled
+        for key, character in [("slash", "/"), *((c, c) for c in "consume")]:
+            app.post_message(events.Key(key, character))
+        await pilot.pause(0.2)
+        return app.query_one("#filter", Input).value
+
+    assert drive(shop_trace, burst) == "consume"
 
 
 def test_filter_matches_state_words(shop_trace):

@@ -182,7 +182,6 @@ class LoopvizApp(App[None]):
 
     def on_mount(self) -> None:
         self.query_one("#output", OutputView).border_title = "Output"
-        self.query_one("#filter", Input).display = False
         self.query_one("#tasks", Table).focus()
         self.session.start()
         self.tick()
@@ -239,6 +238,8 @@ class LoopvizApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The tasks and output keys belong to the main screen only."""
+        if action == "filter" and self.query_one("#filter", Input).has_focus:
+            return False  # a "/" typed into the filter is text
         return not (action in MAIN_ONLY and len(self.screen_stack) > 1)
 
     def action_help(self) -> None:
@@ -291,8 +292,10 @@ class LoopvizApp(App[None]):
 
     def action_filter(self) -> None:
         field = self.query_one("#filter", Input)
-        field.display = True
-        field.focus()
+        field.add_class("-open")
+        # Focused now, not after a refresh (it is always displayed, only 0 rows high while
+        # closed): the keys typed right after / must land in it, not in the table.
+        self.set_focus(field)
 
     def on_input_changed(self, event: Input.Changed) -> None:
         self.query_one("#tasks", Table).filter_text = event.value
@@ -304,7 +307,7 @@ class LoopvizApp(App[None]):
         field = self.query_one("#filter", Input)
         if event.key == "escape" and field.has_focus:
             field.value = ""
-            field.display = False
+            field.remove_class("-open")
             self.query_one("#tasks", Table).focus()
             event.stop()
 

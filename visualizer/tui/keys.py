@@ -15,6 +15,9 @@ class Key:
     help: str  # a sentence, for the help screen
     show: bool = True  # in the footer
     label: str = ""  # how the help screen writes the keys, when not just the key names
+    # Handled before the focused widget sees the key, so the keys typed right after it find
+    # the state it made (the filter's input focused), not the one before.
+    priority: bool = False
 
 
 APP_KEYS: tuple[Key, ...] = (
@@ -29,7 +32,12 @@ APP_KEYS: tuple[Key, ...] = (
 TASK_KEYS: tuple[Key, ...] = (
     Key("enter", "open", "Details", "Open the highlighted task's details.", show=False),
     Key(
-        "slash", "filter", "Filter", "Filter tasks as you type (name, coroutine, state).", label="/"
+        "slash",
+        "filter",
+        "Filter",
+        "Filter tasks as you type (name, coroutine, state).",
+        label="/",
+        priority=True,
     ),  # fmt: skip
     Key(
         "less_than_sign,greater_than_sign",
@@ -80,7 +88,8 @@ def bindings(keys: tuple[Key, ...]) -> list[Binding]:
                                       key_display=key.label or None))  # fmt: skip
         else:
             result.append(Binding(key.keys, key.action, key.description, show=key.show,
-                                  key_display=key.label or None))  # fmt: skip
+                                  key_display=key.label or None,
+                                  priority=key.priority))  # fmt: skip
     return result
 
 
