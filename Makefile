@@ -12,8 +12,7 @@ $(BIN)/loopviz: pyproject.toml
 	touch $@
 
 demo: $(BIN)/loopviz
-	$(BIN)/loopviz record -q -o demo.lvtrace examples/hello.py
-	$(BIN)/loopviz summary demo.lvtrace
+	$(BIN)/loopviz run -o demo.lvtrace examples/producer_consumer.py
 
 # Lint once, then the suite (and CPython's asyncio tests under the recorder) on every
 # Python 3.11+ that pyenv provides, or on python3 alone where there is no pyenv.
