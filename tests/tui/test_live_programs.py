@@ -157,3 +157,75 @@ def test_a_program_printing_megabytes_keeps_the_viewer_alive(tmp_path, megabytes
     """
     text, output, _ = _watch(tmp_path, source, lambda text: "exited 0" in text)
     assert output[-1] == "the end"
+
+
+def _ticking_program(tmp_path: Path) -> Session:
+    source = """
+        import asyncio
+
+        async def main():
+            for n in range(10_000):
+                print("tick", n, flush=True)
+                await asyncio.sleep(0.02)
+
+        asyncio.run(main())
+    """
+    return _session(tmp_path, _script(tmp_path, source))
+
+
+def test_space_pauses_the_view_and_catches_up_after(tmp_path):
+    session = _ticking_program(tmp_path)
+
+    async def main() -> tuple[str, int, int, int]:
+        app = LoopvizApp(session)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await _until(app, pilot, lambda text: "tick 5" in text)
+            await pilot.press("space")
+            paused_text = await _until(app, pilot, lambda text: "view paused" in text)
+            view = app.query_one("#output", OutputView)
+            before = view.total
+            await pilot.pause(0.6)
+            app.tick()
+            frozen = view.total
+            await pilot.press("space")
+            await _until(app, pilot, lambda text: view.total > frozen + 5)
+            return paused_text, before, frozen, view.total
+
+    try:
+        text, before, frozen, after = asyncio.run(main())
+    finally:
+        session.close(grace=0.5)
+    assert "▶ running" not in text  # the header says the view is paused, the program runs on
+    assert frozen == before and after > frozen
+
+
+def test_r_restarts_the_program(tmp_path):
+    session = _ticking_program(tmp_path)
+    sessions = [session]
+
+    def again() -> Session:
+        sessions.append(_ticking_program(tmp_path / "again"))
+        return sessions[-1]
+
+    (tmp_path / "again").mkdir()
+
+    async def main() -> tuple[int | None, int | None, str]:
+        app = LoopvizApp(session, again)
+        async with app.run_test(size=(120, 36)) as pilot:
+            await _until(app, pilot, lambda text: "tick 3" in text)
+            first = session.program.pid
+            await pilot.press("r")
+            deadline = time.monotonic() + 20
+            while app.session is session and time.monotonic() < deadline:
+                await pilot.pause(0.1)
+            text = await _until(app, pilot, lambda text: "tick 3" in text)
+            return first, app.session.program.pid, text
+
+    try:
+        first, second, text = asyncio.run(main())
+    finally:
+        for each in sessions:
+            each.close(grace=0.5)
+    assert first != second and second is not None
+    assert session.status is not None  # the first run was stopped
+    assert f"pid {second}" in text
