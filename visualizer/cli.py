@@ -163,9 +163,17 @@ def _run(args: argparse.Namespace) -> int:
 
     session = make_session()
     app = LoopvizApp(session, make_session)
+
+    def leave(signum: int, frame: object) -> None:
+        # Killed politely (the terminal closed, `kill`): restore the terminal, stop the program.
+        app.exit(return_code=128 + signum)
+
+    handlers = {signum: signal.signal(signum, leave) for signum in (signal.SIGTERM, signal.SIGHUP)}
     try:
         app.run()
     finally:
+        for signum, handler in handlers.items():
+            signal.signal(signum, handler)
         if app.session.program is not None and app.session.program.running:
             print(f"{PROG}: stopping {target} (pid {app.session.program.pid})...", file=sys.stderr)
         app.session.close()

@@ -113,6 +113,20 @@ def test_q_quits_and_stops_the_program(tmp_path: Path, sleepy: Path) -> None:
     assert (tmp_path / "t.lvtrace").stat().st_size > 0
 
 
+def test_sigterm_to_the_viewer_stops_the_program_and_restores_the_terminal(
+    tmp_path: Path, sleepy: Path
+) -> None:
+    terminal = Terminal(_loopviz("run", str(sleepy)), tmp_path)
+    terminal.wait_for("sleep 3")
+    terminal.wait_for("pid ")
+    pid = int(re.search(r"pid (\d+)", terminal.text.split("Output", 1)[1]).group(1))
+    terminal.process.terminate()
+    assert terminal.close() == 128 + 15
+    assert "\x1b[?1049l" in terminal.raw.decode("utf-8", "replace")  # left the alternate screen
+    assert "trace kept in" in terminal.text
+    assert not _alive(pid)
+
+
 def test_the_viewer_stays_open_after_the_program_ends(tmp_path: Path) -> None:
     script = tmp_path / "fails.py"
     script.write_text("import asyncio\n\nasync def main():\n    raise KeyError('gone')\n\n"
