@@ -131,6 +131,18 @@ def test_details_jump_to_the_parent_and_list_children(shop_trace):
     assert "children (7)" in text and "consumer-2" in text
 
 
+def test_the_main_panes_keep_ticking_under_another_screen(shop_trace):
+    async def wait_under_details(app, pilot):
+        await pilot.press("enter")
+        await pilot.pause(0.7)  # a few ticks with the details screen on top
+        app.tick()
+        await pilot.press("escape")
+        await pilot.pause()
+        return screen_text(app)
+
+    assert "Tasks" in drive(shop_trace, wait_under_details)
+
+
 def test_details_screen_hides_the_task_table_keys(shop_trace):
     async def footer(app, pilot):
         await pilot.press("enter")

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
+from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from ..model import Model, Task
@@ -22,6 +24,7 @@ from .widgets.table import Column, Table
 MAIN_ONLY = frozenset(
     action.split("(")[0] for key in (*TASK_KEYS, *OUTPUT_KEYS) for action in key.action.split(",")
 )
+W = TypeVar("W", bound=Widget)
 TICK = 0.25  # seconds between redraws from the model
 MIN_SIZE = (60, 16)
 
@@ -181,18 +184,22 @@ class LoopvizApp(App[None]):
         return table
 
     def on_mount(self) -> None:
-        self.query_one("#output", OutputView).border_title = "Output"
-        self.query_one("#tasks", Table).focus()
+        self._main("#output", OutputView).border_title = "Output"
+        self._main("#tasks", Table).focus()
         self.session.start()
         self.tick()
         self.set_interval(TICK, self.tick)
+
+    def _main(self, selector: str, kind: type[W]) -> W:
+        """A widget of the main screen, whichever screen is on top."""
+        return self.screen_stack[0].query_one(selector, kind)
 
     def on_resize(self) -> None:
         width, height = self.size
         small = width < MIN_SIZE[0] or height < MIN_SIZE[1]
         self.set_class(small, "-too-small")
         if small:
-            self.query_one("#too-small", Static).update(
+            self._main("#too-small", Static).update(
                 f"Terminal too small: {width}×{height}; loopviz needs at least "
                 f"{MIN_SIZE[0]}×{MIN_SIZE[1]}. Make the window bigger, or press q to quit."
             )
@@ -201,16 +208,22 @@ class LoopvizApp(App[None]):
 
     def tick(self) -> None:
         """Redraw every pane from the model (values that depend on time change without data)."""
+        try:
+            header = self._main("#header", HeaderBar)
+            loop = self._main("#loop", LoopPane)
+            output = self._main("#output", OutputView)
+        except NoMatches:
+            return  # shutting down: the main screen's widgets are gone, a last timer fired
         session = self.session
         with session.view():
             model = session.model
-            self.query_one("#header", HeaderBar).show(session)
-            self.query_one("#loop", LoopPane).show(session)
-            self.query_one("#output", OutputView).take(model.output, model.start or 0)
+            header.show(session)
+            loop.show(session)
+            output.take(model.output, model.start or 0)
             self._refresh_tasks(model)
 
     def _refresh_tasks(self, model: Model) -> None:
-        table = self.query_one("#tasks", Table)
+        table = self._main("#tasks", Table)
         table.empty_text = self._no_tasks_words()
         if self.session.version != self._version or not self.show_done:
             self._version = self.session.version
@@ -238,7 +251,7 @@ class LoopvizApp(App[None]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """The tasks and output keys belong to the main screen only."""
-        if action == "filter" and self.query_one("#filter", Input).has_focus:
+        if action == "filter" and self._main("#filter", Input).has_focus:
             return False  # a "/" typed into the filter is text
         return not (action in MAIN_ONLY and len(self.screen_stack) > 1)
 
@@ -275,14 +288,14 @@ class LoopvizApp(App[None]):
     def _swap(self, session: Session) -> None:
         self.session = session
         self._version = -1
-        self.query_one("#tasks", Table).set_rows([])
-        self.query_one("#output", OutputView).reset()
-        self.query_one("#loop", LoopPane).reset()
+        self._main("#tasks", Table).set_rows([])
+        self._main("#output", OutputView).reset()
+        self._main("#loop", LoopPane).reset()
         session.start()
         self.tick()
 
     def action_open(self) -> None:
-        row = self.query_one("#tasks", Table).current
+        row = self._main("#tasks", Table).current
         if row is not None:
             self.push_screen(TaskDetails(self.session, row))
 
@@ -291,31 +304,31 @@ class LoopvizApp(App[None]):
             self.push_screen(TaskDetails(self.session, event.row))
 
     def action_filter(self) -> None:
-        field = self.query_one("#filter", Input)
+        field = self._main("#filter", Input)
         field.add_class("-open")
         # Focused now, not after a refresh (it is always displayed, only 0 rows high while
         # closed): the keys typed right after / must land in it, not in the table.
         self.set_focus(field)
 
     def on_input_changed(self, event: Input.Changed) -> None:
-        self.query_one("#tasks", Table).filter_text = event.value
+        self._main("#tasks", Table).filter_text = event.value
 
     def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.query_one("#tasks", Table).focus()
+        self._main("#tasks", Table).focus()
 
     def on_key(self, event: Any) -> None:
-        field = self.query_one("#filter", Input)
+        field = self._main("#filter", Input)
         if event.key == "escape" and field.has_focus:
             field.value = ""
             field.remove_class("-open")
-            self.query_one("#tasks", Table).focus()
+            self._main("#tasks", Table).focus()
             event.stop()
 
     def action_sort(self, step: int) -> None:
-        self.query_one("#tasks", Table).cycle_sort(step)
+        self._main("#tasks", Table).cycle_sort(step)
 
     def action_invert(self) -> None:
-        self.query_one("#tasks", Table).invert()
+        self._main("#tasks", Table).invert()
 
     def action_toggle_done(self) -> None:
         self.show_done = not self.show_done
@@ -323,9 +336,9 @@ class LoopvizApp(App[None]):
         self.tick()
 
     def action_follow(self) -> None:
-        table = self.query_one("#tasks", Table)
+        table = self._main("#tasks", Table)
         table.follow = not table.follow
         self.notify("Following the newest task." if table.follow else "Not following.", timeout=1)
 
     def action_follow_output(self) -> None:
-        self.query_one("#output", OutputView).action_follow_output()
+        self._main("#output", OutputView).action_follow_output()
