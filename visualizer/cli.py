@@ -54,6 +54,13 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
     run.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args...]")
 
+    replay = commands.add_parser(
+        "replay",
+        help="open a recorded trace in the viewer",
+        description="Open a trace written by 'loopviz record' or 'loopviz run' in the viewer.",
+    )
+    replay.add_argument("trace", metavar="FILE", help="a trace file")
+
     summary = commands.add_parser(
         "summary",
         help="print the tasks and loop totals of a trace",
@@ -73,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
             return _summary(args)
         if args.command == "run":
             return _run(args)
+        if args.command == "replay":
+            return _replay(args)
         _parser().print_help()
         return 2
     except UsageError as exc:
@@ -180,6 +189,22 @@ def _run(args: argparse.Namespace) -> int:
     status = app.session.status
     ended = "" if status is None else f" ({exit_words(status)})"
     print(f"{PROG}: {target}{ended}; trace kept in {traces[-1]}", file=sys.stderr)
+    return 0 if app.return_code is None else app.return_code
+
+
+def _replay(args: argparse.Namespace) -> int:
+    from .trace.reader import read_header
+    from .tui.app import LoopvizApp
+    from .tui.session import Session
+
+    read_header(args.trace)  # a missing, foreign or damaged file: one line, before any screen
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UsageError("replay needs a terminal; 'loopviz summary' prints a trace without one")
+    app = LoopvizApp(Session(args.trace, None, title=os.path.basename(args.trace)))
+    try:
+        app.run()
+    finally:
+        app.session.close()
     return 0 if app.return_code is None else app.return_code
 
 

@@ -162,3 +162,36 @@ def test_run_argument_errors_are_one_line(tmp_path: Path, args: list[str], messa
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+def test_replay_opens_a_recorded_trace(tmp_path: Path) -> None:
+    script = tmp_path / "two.py"
+    script.write_text(
+        "import asyncio\n\nasync def main():\n    print('hi')\n\nasyncio.run(main())\n"
+    )
+    subprocess.run(_loopviz("record", "-q", "-o", "two.lvtrace", str(script)), cwd=tmp_path,
+                   check=True, capture_output=True)  # fmt: skip
+    terminal = Terminal(_loopviz("replay", "two.lvtrace"), tmp_path)
+    terminal.wait_for("exited 0")
+    terminal.wait_for("hi")
+    terminal.press("q")
+    assert terminal.close() == 0
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        (None, "cannot open missing.lvtrace"),
+        (b"", "is empty"),
+        (b"print('hello')\n", "is not a loopviz trace: it is a text file"),
+    ],
+)
+def test_replay_of_a_bad_file_is_one_line(tmp_path: Path, content: bytes | None, message: str):
+    name = "missing.lvtrace" if content is None else "bad.lvtrace"
+    if content is not None:
+        (tmp_path / name).write_bytes(content)
+    proc = subprocess.run(_loopviz("replay", name), capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, cwd=tmp_path, timeout=30)  # fmt: skip
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0]

@@ -426,6 +426,36 @@ def read_trace(path: str | os.PathLike[str]) -> Trace:
         return read_stream(stream, name)
 
 
+def _no_header(name: str, reader: TraceReader) -> TraceError:
+    if not reader.pending:
+        return TraceError(
+            f"{name} is empty: nothing was recorded into it; record the program again"
+        )
+    return TraceError(
+        f"{name} is cut short inside its header ({reader.pending} bytes): nothing usable was "
+        f"recorded; record the program again"
+    )
+
+
+def read_header(path: str | os.PathLike[str]) -> Header:
+    """Check that a file is a trace, reading no further than its header and first batch."""
+    name = os.fspath(path)
+    try:
+        stream = open(name, "rb")  # noqa: SIM115 - closed below
+    except OSError as exc:
+        raise TraceError(f"cannot open {name}: {exc.strerror or exc}; check the path") from None
+    with stream:
+        reader = TraceReader(name=name)
+        while reader.header is None:
+            chunk = stream.read(1 << 16)
+            if not chunk:
+                break
+            reader.feed(chunk)  # a foreign or damaged start raises here, in one line
+    if reader.header is None:
+        raise _no_header(name, reader)
+    return reader.header
+
+
 def read_stream(stream: BinaryIO, name: str) -> Trace:
     """Read a whole trace from an open binary stream (up to its end)."""
     reader = TraceReader(name=name)
@@ -439,14 +469,7 @@ def read_stream(stream: BinaryIO, name: str) -> Trace:
             break
         batches.extend(reader.feed(chunk))
     if reader.header is None:
-        if not reader.pending:
-            raise TraceError(
-                f"{name} is empty: nothing was recorded into it; record the program again"
-            )
-        raise TraceError(
-            f"{name} is cut short inside its header ({reader.pending} bytes): nothing usable was "
-            f"recorded; record the program again"
-        )
+        raise _no_header(name, reader)
     return Trace(reader.header, batches, reader.incomplete, name, reader.pending)
 
 
