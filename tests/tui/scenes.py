@@ -90,3 +90,13 @@ def write_trace(path: Path, batches: list[list[Any]], *, exit_status: int | None
         data += encode_batch([0, s.EXIT, T0 + 60 * MS, exit_status, ""])
     path.write_bytes(data)
     return path
+
+
+def second_loop_batch() -> list[Any]:
+    """A quiet loop in another thread: opened, one task that sleeps."""
+    loop = _Loop()
+    loop.add(s.LOOP_OPEN, T0 + MS, 0, 2, loop.sid("worker"), loop.sid("RecordingEventLoop"))
+    loop.task(T0 + 2 * MS, 1, "Task-9", "poll", "poller.py:5 in <module>", 0)
+    batch = loop.batch()
+    batch[0] = 2
+    return batch

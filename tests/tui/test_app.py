@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from scenes import second_loop_batch, shop_batches, write_trace
 from textual import events
 from textual.widgets import Input
 from tui_helpers import drive, screen_text
@@ -185,3 +186,21 @@ def test_zoom_lets_the_output_fill_the_screen(shop_trace):
 
     (height, tasks_shown), back = drive(shop_trace, zoom)
     assert height > 20 and not tasks_shown and back
+
+
+def test_l_shows_each_loop_in_turn(tmp_path):
+    trace = write_trace(tmp_path / "two.lvtrace", [*shop_batches(), second_loop_batch()])
+
+    async def cycle(app, pilot):
+        titles = [app.query_one("#loop").border_title]
+        for _ in range(3):
+            await pilot.press("l")
+            titles.append(app.query_one("#loop").border_title)
+        return titles
+
+    assert drive(trace, cycle) == [
+        "Loop 1 of 2 · MainThread",  # the busiest first
+        "Loop 1 of 2 · MainThread",
+        "Loop 2 of 2 · worker",
+        "Loop 1 of 2 · MainThread",  # round to the busiest again
+    ]

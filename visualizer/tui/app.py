@@ -264,6 +264,11 @@ class LoopvizApp(App[None]):
         self.notify("View paused; recording goes on." if paused else "Catching up.", timeout=2)
         self.tick()
 
+    def action_next_loop(self) -> None:
+        with self.session.view() as model:
+            self._main("#loop", LoopPane).next_loop(model)
+        self.tick()
+
     def action_zoom(self) -> None:
         focused = self.focused
         target = next((w for w in ("tasks", "output", "loop") if focused and focused.id == w), None)

@@ -92,19 +92,27 @@ class LoopPane(Static):
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self._last: tuple[float, int] | None = None  # (when, handles) at the previous tick
+        self.chosen: int | None = None  # the loop (source) picked with `l`; None: the busiest
 
     def reset(self) -> None:
+        self._last = None
+        self.chosen = None
+
+    def next_loop(self, model: Model) -> None:
+        """Show the next loop of the program (by number), round to the busiest again."""
+        sources = sorted(model.loops)
+        later = [source for source in sources if self.chosen is None or source > self.chosen]
+        self.chosen = later[0] if later else None
         self._last = None
 
     def show(self, session: Session) -> None:
         model = session.model
-        loop = main_loop(model)
+        loop = model.loops.get(self.chosen) if self.chosen is not None else main_loop(model)
         if loop is None:
             self.update(self._no_loop(session))
             return
-        self.border_title = f"Loop {loop.source} · {loop.thread_name or 'thread'}" + (
-            f" (+{len(model.loops) - 1} more)" if len(model.loops) > 1 else ""
-        )
+        count = f" of {len(model.loops)}" if len(model.loops) > 1 else ""
+        self.border_title = f"Loop {loop.source}{count} · {loop.thread_name or 'thread'}"
         grid = RichTable.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True, min_width=7)  # fits "BLOCKED"
         grid.add_column(no_wrap=True, overflow="ellipsis")
