@@ -15,14 +15,19 @@ def seconds(ns: int) -> float:
 
 
 def format_duration(ns: int) -> str:
-    """A duration for a person: 850ns, 12.3µs, 4.56ms, 1.234s."""
+    """A duration for a person in at most 7 cells: 850ns, 12.3µs, 4.56ms, 1.234s, 12m05s."""
     if ns < 1_000:
         return f"{ns}ns"
     if ns < 1_000_000:
         return f"{ns / 1e3:.1f}µs"
     if ns < 1_000_000_000:
         return f"{ns / 1e6:.2f}ms"
-    return f"{ns / 1e9:.3f}s"
+    if ns < 60_000_000_000:
+        return f"{ns / 1e9:.3f}s"
+    minutes, seconds = divmod(ns // 1_000_000_000, 60)
+    if minutes < 60:
+        return f"{minutes}m{seconds:02d}s"
+    return f"{minutes // 60}h{minutes % 60:02d}m"
 
 
 def outcome(task: Task) -> str:

@@ -415,14 +415,17 @@ class Trace:
 CHUNK = 1 << 20
 
 
+def _open(name: str) -> BinaryIO:
+    try:
+        return open(name, "rb")  # noqa: SIM115 - the caller closes it
+    except OSError as exc:
+        raise TraceError(f"cannot open {name}: {exc.strerror or exc}; check the path") from None
+
+
 def read_trace(path: str | os.PathLike[str]) -> Trace:
     """Read every complete batch of a trace file; a cut tail is noted, not fatal."""
     name = os.fspath(path)
-    try:
-        stream = open(name, "rb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise TraceError(f"cannot open {name}: {exc.strerror or exc}; check the path") from None
-    with stream:
+    with _open(name) as stream:
         return read_stream(stream, name)
 
 
@@ -440,11 +443,7 @@ def _no_header(name: str, reader: TraceReader) -> TraceError:
 def read_header(path: str | os.PathLike[str]) -> Header:
     """Check that a file is a trace, reading no further than its header and first batch."""
     name = os.fspath(path)
-    try:
-        stream = open(name, "rb")  # noqa: SIM115 - closed below
-    except OSError as exc:
-        raise TraceError(f"cannot open {name}: {exc.strerror or exc}; check the path") from None
-    with stream:
+    with _open(name) as stream:
         reader = TraceReader(name=name)
         while reader.header is None:
             chunk = stream.read(1 << 16)

@@ -8,6 +8,7 @@ import signal
 from rich.text import Text
 
 from ..model import State
+from ..summary import format_duration
 
 # One palette for every view (DESIGN.md): colour always goes with a glyph and a word.
 STATE_LOOK: dict[State, tuple[str, str, str]] = {
@@ -29,21 +30,8 @@ def state_text(state: State) -> Text:
 
 
 def duration(ns: int | None) -> str:
-    """A duration in at most 7 cells: 850ns, 12.3µs, 4.56ms, 1.234s, 12m05s."""
-    if ns is None:
-        return ""
-    if ns < 1_000:
-        return f"{ns}ns"
-    if ns < 1_000_000:
-        return f"{ns / 1e3:.1f}µs"
-    if ns < 1_000_000_000:
-        return f"{ns / 1e6:.2f}ms"
-    if ns < 60_000_000_000:
-        return f"{ns / 1e9:.3f}s"
-    minutes, seconds = divmod(ns // 1_000_000_000, 60)
-    if minutes < 60:
-        return f"{minutes}m{seconds:02d}s"
-    return f"{minutes // 60}h{minutes % 60:02d}m"
+    """A duration in at most 7 cells (see `format_duration`), or "" for none."""
+    return "" if ns is None else format_duration(ns)
 
 
 def clock(ns: int) -> str:
