@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import NoReturn
 
 from . import __version__
+from .export import FORMATS, default_output, export_file, write
 from .runner import agent_command, append_exit
 from .trace.reader import TraceError
 
@@ -68,6 +69,27 @@ def _parser() -> argparse.ArgumentParser:
     )
     summary.add_argument("trace", metavar="FILE", help="a trace written by 'loopviz record'")
     summary.add_argument("--json", action="store_true", help="print JSON instead of tables")
+
+    export = commands.add_parser(
+        "export",
+        help="convert a trace for Perfetto, chrome://tracing or your own scripts",
+        description="Convert a trace. 'perfetto' writes Chrome trace-event JSON that "
+        "ui.perfetto.dev and chrome://tracing open: a process per event loop, a track per task "
+        "with a slice per step, arrows from waker to woken step, ready-queue and task counters. "
+        "'json' writes one document with the header and every record; 'jsonl' writes the "
+        "header, then one record per line. A record is an object with its loop, its kind and "
+        "its fields by name, strings resolved (a field named 'loop' is called 'on_loop').",
+    )
+    export.add_argument("trace", metavar="FILE", help="a trace written by 'loopviz record'")
+    export.add_argument(
+        "-f", "--format", choices=FORMATS, default="perfetto",
+        help="what to write (default: perfetto)",
+    )  # fmt: skip
+    export.add_argument(
+        "-o", "--output", metavar="OUT",
+        help="where to write; '-' is stdout (default: FILE with .lvtrace replaced by "
+        ".perfetto.json for perfetto, stdout for json and jsonl)",
+    )  # fmt: skip
     return parser
 
 
@@ -82,6 +104,8 @@ def main(argv: list[str] | None = None) -> int:
             return _run(args)
         if args.command == "replay":
             return _replay(args)
+        if args.command == "export":
+            return _export(args)
         _parser().print_help()
         return 2
     except UsageError as exc:
@@ -229,4 +253,28 @@ def _summary(args: argparse.Namespace) -> int:
         print(summary_json(model, args.trace))
     else:
         print_summary(model, args.trace)
+    return 0
+
+
+# -- export ----------------------------------------------------------------------------------
+
+
+def _export(args: argparse.Namespace) -> int:
+    from .trace.reader import read_trace
+
+    trace = read_trace(args.trace)  # a missing, foreign or damaged file: one line
+    output = args.output or default_output(args.trace, args.format)
+    if output != "-" and os.path.exists(output) and os.path.samefile(output, args.trace):
+        raise UsageError(f"{output} is the trace itself; give another file with -o")
+    if trace.truncated:
+        print(f"{PROG}: {trace.note}", file=sys.stderr)
+    if output == "-":
+        write(trace, args.format, sys.stdout.buffer)
+        sys.stdout.buffer.flush()
+        return 0
+    try:
+        export_file(trace, args.format, output)
+    except OSError as exc:
+        raise UsageError(f"cannot write {output}: {exc.strerror or exc}") from None
+    print(f"{PROG}: {args.format} export written to {output}", file=sys.stderr)
     return 0
