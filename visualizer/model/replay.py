@@ -9,11 +9,16 @@ appended (its ``qlen`` minus what was left) are the next ones to run after those
 A live viewer feeds a program's records as fast as it makes them, so the replay of a task step
 (nearly every record) allocates next to nothing: a queue entry is a ``(t, task index)`` tuple,
 a step is one row of ints in its task's array, and words are only made when someone asks.
+
+Each loop's `LoopSeries` grows as its records arrive (a few array appends per iteration, and
+two per handle that changes the ready queue's length); `TimeIndex` answers for any time t from
+those and the step rows.
 """
 
 from __future__ import annotations
 
 import os
+from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
@@ -22,6 +27,7 @@ from typing import Any
 
 from ..trace import schema
 from ..trace.reader import Trace, read_trace, records
+from .series import LONG_HANDLE_NS, Activity, LoopSeries, append_int64, int64
 from .state import (
     FINISHED,
     LAG_BUCKET,
@@ -43,9 +49,10 @@ from .state import (
     scheduled,
     wait_state,
 )
+from .timeindex import Event, EventKind, Snapshot, TimeIndex
 
 READY = State.READY
-INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+SELECTING, HANDLES = Activity.SELECT, Activity.HANDLES
 Record = tuple[Any, ...]
 # Records whose first field is not a time.
 _UNTIMED = frozenset({schema.STR, schema.IO_EVENT, schema.TIMER_DUE, schema.SKIP})
@@ -88,6 +95,9 @@ class _LoopReplay:
         self.eager_begins: list[int] = []
         self.eager_next: dict[int, int] = {}  # task index -> begin of its eager step
         self.threadsafe: deque[tuple[int, str]] = deque()
+        self.series = loop.series
+        self.ready_last = 0  # the ready queue length in self.series, to skip unchanged ones
+        self.alive = 0  # tasks of this loop created and not ended yet
         self.orphans: dict[int, list[int]] = {}  # parent id not seen yet -> its children
         self.handlers: dict[int, Callable[[Record], object]] = {
             kind: getattr(self, f"_on_{schema.Kind(kind).name.lower()}", _ignore)
@@ -149,6 +159,34 @@ class _LoopReplay:
             queue[index] = (when, Scheduled(when, Origin.THREAD, what))
             index -= 1
 
+    def _note_ready(self, t: int) -> None:
+        """The ready queue may have changed length at `t`: a point in the series if it did.
+
+        Called for most handles (its callers skip it when the handle's qlen is the last length
+        noted), so the appends are written out here.
+        """
+        n = len(self.queue)
+        if n != self.ready_last:
+            self.ready_last = n
+            series = self.series
+            try:
+                series.ready_t.append(t)
+            except OverflowError:
+                series.ready_t.append(int64(t))
+            series.ready_n.append(n)
+
+    def _note_count(self, series_t: array[int], series_n: array[int], t: int, n: int) -> None:
+        """One of the loop's counts is `n` at `t`: a point in its series if that is a change."""
+        if n != (series_n[-1] if series_n else 0):
+            append_int64(series_t, t)
+            series_n.append(n)
+
+    def _long_handle(self, begin: int, end: int, task: int) -> None:
+        series = self.series
+        append_int64(series.long_begin, begin)
+        append_int64(series.long_end, end)
+        series.long_task.append(task)
+
     def _pop(self, t: int) -> Entry:
         queue = self.queue
         return queue.popleft() if queue else (t, Scheduled(t, Origin.OUTSIDE, ""))
@@ -156,6 +194,8 @@ class _LoopReplay:
     def _handle_done(self, t: int, qlen: int, entry: Entry | None) -> None:
         """A handle that began at `handle_begin` ended at `t`, having queued `entry`s."""
         self._fill(qlen, entry)
+        if qlen != self.ready_last:
+            self._note_ready(t)
         if self.threadsafe:
             self._claim_threadsafe(t)
         loop = self.loop
@@ -164,6 +204,8 @@ class _LoopReplay:
         loop.busy_time += duration
         if duration > loop.longest_handle:
             loop.longest_handle = duration
+        if duration >= LONG_HANDLE_NS:
+            self._long_handle(self.handle_begin, t, -1)
         self.handle_begin = t
         if self.eager_begins:
             self.eager_begins.clear()
@@ -201,7 +243,7 @@ class _LoopReplay:
         try:
             task.rows.fromlist(row)
         except OverflowError:  # ints past 64 bits: a damaged or forged trace
-            task.rows.fromlist([max(INT64_MIN, min(value, INT64_MAX)) for value in row])
+            task.rows.fromlist([int64(value) for value in row])
         if after != task.state:  # as Task.enter
             counts = self.counts
             counts[task.state] -= 1
@@ -219,6 +261,8 @@ class _LoopReplay:
             queue.append((t, index))
         elif missing:
             self._fill(qlen, (t, index))
+        if qlen != self.ready_last:
+            self._note_ready(t)
         if eager_begin is not None:
             return task  # nested in its creator's handle
         # the handle's end, as _handle_done
@@ -230,6 +274,8 @@ class _LoopReplay:
         loop.busy_time += duration
         if duration > loop.longest_handle:
             loop.longest_handle = duration
+        if duration >= LONG_HANDLE_NS:
+            self._long_handle(begin, t, index)
         self.handle_begin = t
         if self.eager_begins:
             self.eager_begins.clear()
@@ -268,6 +314,8 @@ class _LoopReplay:
     def _on_step_done(self, r: Record) -> None:
         _, t, _, _, outcome, detail = r
         task = self.step(OUTCOME_STATES[outcome], FINISHED, 0, r)
+        if task.ended is None:
+            self._note_alive(t, -1)
         task.ended, task.outcome = t, outcome
         task.error = self.text(detail)
 
@@ -289,7 +337,12 @@ class _LoopReplay:
                     self.registry)  # fmt: skip
         tasks.append(task)
         self.tasks[ident] = task.index
+        self._note_alive(t, 1)
         return task
+
+    def _note_alive(self, t: int, change: int) -> None:
+        self.alive += change
+        self._note_count(self.series.alive_t, self.series.alive_n, t, self.alive)
 
     def _adopt_child(self, parent: int, child: int) -> None:
         self.all_tasks[child].parent = parent
@@ -355,15 +408,52 @@ class _LoopReplay:
 
     def _on_loop_close(self, r: Record) -> None:
         self.loop.closed = r[1]
+        self._on_run_end(r)
 
     def _on_run_begin(self, r: Record) -> None:
         self.loop.thread, self.loop.thread_name = r[2], self.text(r[3])
 
+    def _end_span(self) -> None:
+        """The span in progress (there is one) ends: an iteration's handles with its last one."""
+        series = self.series
+        begin, activity = series.current  # type: ignore[misc]
+        series.current = None
+        if activity == HANDLES and self.handle_begin > begin:
+            self._span(begin, self.handle_begin, HANDLES)
+
+    def _span(self, begin: int, end: int, activity: Activity) -> None:
+        """Append an activity span (once per select, and once per iteration's handles: the
+        appends are written out here)."""
+        series = self.series
+        try:
+            series.begin.append(begin)
+            series.end.append(end)
+        except OverflowError:  # a damaged trace: clamped, and the two arrays kept in step
+            del series.begin[len(series.end) :]
+            series.begin.append(int64(begin))
+            series.end.append(int64(end))
+        series.kind.append(activity)
+
     def _on_idle(self, r: Record) -> None:
         self.loop.idle_since = r[1]
+        if self.series.current is not None:
+            self._end_span()
+        self.series.current = (r[1], SELECTING)
+
+    def _on_run_end(self, r: Record) -> None:
+        if self.series.current is not None:
+            self._end_span()
 
     def _on_select(self, r: Record) -> None:
         _, t, _timeout, t_end, events, qlen = r
+        series = self.series
+        if series.current is not None:
+            self._end_span()
+        self._span(t, t_end, SELECTING)
+        try:
+            series.iterations.append(t_end)
+        except OverflowError:
+            series.iterations.append(int64(t_end))
         loop = self.loop
         loop.idle_since = None
         loop.iterations += 1
@@ -372,6 +462,8 @@ class _LoopReplay:
         loop.longest_select = max(loop.longest_select, waited)
         loop.io_events += events
         self._fill_from(qlen, self._outside(t_end))
+        if qlen != self.ready_last:
+            self._note_ready(t_end)  # written when select returned: it holds from then on
         self.select_end = t_end
         self.io_fds.clear()
         self.due.clear()
@@ -383,6 +475,7 @@ class _LoopReplay:
         self.due.append(r[1])
         self.loop.timers_due += 1
         self.loop.timers.pop(r[1], None)
+        self._note_timers(self.select_end)  # the timer phase follows the select
 
     def _on_ready(self, r: Record) -> None:
         _, t, qlen_io, ntodo, _timers = r
@@ -391,7 +484,12 @@ class _LoopReplay:
         self._fill_from(qlen_io, ((end, Scheduled(end, Origin.IO, fd)) for fd in io))
         due = chain(self.due, repeat(0))
         self._fill_from(ntodo, ((t, Scheduled(t, Origin.TIMER, seq)) for seq in due))
+        if ntodo != self.ready_last:
+            self._note_ready(t)
         self.handle_begin = t
+        if self.series.current is not None:
+            self._end_span()
+        self.series.current = (t, HANDLES)
 
     def _on_callback(self, r: Record) -> None:
         _, t, qlen, what = r
@@ -410,6 +508,7 @@ class _LoopReplay:
         self._pop(begin)
         self.loop.skipped += 1
         self._fill(r[1], (begin, Scheduled(begin, Origin.OUTSIDE, "")))
+        self._note_ready(begin)
 
     def _on_abort(self, r: Record) -> None:
         _, t, qlen = r
@@ -417,20 +516,30 @@ class _LoopReplay:
         self._handle_done(t, qlen, (t, Scheduled(t, Origin.OUTSIDE, "")))
 
     def _on_timer_add(self, r: Record) -> None:
-        _, _t, seq, when, what = r
+        _, t, seq, when, what = r
         self.loop.timers_added += 1
         self.loop.timers[seq] = (when, self.text(what))
+        self._note_timers(t)
 
     def _on_timer_cancel(self, r: Record) -> None:
         self.loop.timers_cancelled += 1
         self.loop.timers.pop(r[2], None)
+        self._note_timers(r[1])
+
+    def _note_timers(self, t: int) -> None:
+        self._note_count(self.series.timers_t, self.series.timers_n, t, len(self.loop.timers))
 
     def _on_io_add(self, r: Record) -> None:
-        _, _t, fd, mask, what = r
+        _, t, fd, mask, what = r
         self.loop.watchers[(fd, mask)] = self.text(what)
+        self._note_fds(t)
 
     def _on_io_remove(self, r: Record) -> None:
         self.loop.watchers.pop((r[2], r[3]), None)
+        self._note_fds(r[1])
+
+    def _note_fds(self, t: int) -> None:
+        self._note_count(self.series.fds_t, self.series.fds_n, t, len(self.loop.watchers))
 
     def _on_mark(self, r: Record) -> None:
         self.model._note(self.loop.source, self.strings, r)
@@ -439,7 +548,7 @@ class _LoopReplay:
 
 
 def _ignore(r: Record) -> None:
-    """Records the model has nothing to take from (RUN_END; process records in a loop)."""
+    """Records the model has nothing to take from (process records in a loop's source)."""
 
 
 class Model:
@@ -462,6 +571,7 @@ class Model:
         self.registry = Registry(self.tasks)
         self._strings: dict[int, str] = {}  # the process source's
         self._replays: dict[int, _LoopReplay] = {}
+        self._time = TimeIndex(self)
 
     # -- loading ----------------------------------------------------------------------------
 
@@ -605,3 +715,37 @@ class Model:
         if wait in (schema.WAIT_IO_READ, schema.WAIT_IO_WRITE) and ref > 0:
             return f"fd {ref} {'read' if wait == schema.WAIT_IO_READ else 'write'}"
         return schema.WAIT_NAMES.get(wait, "?")
+
+    # -- time travel ----------------------------------------------------------------------------
+
+    def series(self, source: int) -> LoopSeries:
+        """Loop `source` over time: what it was doing, and its counts (see LoopSeries)."""
+        return self.loops[source].series
+
+    def at(self, t: int) -> Snapshot:
+        """Every task and loop as they were at `t`, once every record up to `t` had happened
+        (a select's record happens when the select returns)."""
+        return self._time.at(t)
+
+    def next_event(
+        self,
+        t: int,
+        *,
+        task: int | None = None,
+        kind: EventKind | None = None,
+        min_ns: int = LONG_HANDLE_NS,
+    ) -> Event | None:
+        """The first event strictly after `t`: of the task of index `task`, of `kind`, or both
+        (None: any). A "blocked" event is a handle that ran at least `min_ns`."""
+        return self._time.find(t, True, task, kind, min_ns)
+
+    def prev_event(
+        self,
+        t: int,
+        *,
+        task: int | None = None,
+        kind: EventKind | None = None,
+        min_ns: int = LONG_HANDLE_NS,
+    ) -> Event | None:
+        """The last event strictly before `t`, as `next_event` chooses them."""
+        return self._time.find(t, False, task, kind, min_ns)

@@ -16,6 +16,7 @@ from enum import IntEnum
 from typing import NamedTuple, overload
 
 from ..trace import schema
+from .series import INT64, LoopSeries
 
 
 class State(IntEnum):
@@ -109,8 +110,6 @@ class Step:
     chain: str = ""  # the await chain at that point, outermost first
 
 
-# 'l' where a C long has 64 bits: arrays convert ints to it faster than to 'q'
-INT64 = "l" if array("l").itemsize == 8 else "q"
 # A step row in Task.rows: these columns, ROW ints per step.
 BEGIN, END, READY_SINCE, WAKER_T, WAKER, SUSPENSION, REF = range(7)
 ROW = 7
@@ -400,6 +399,7 @@ class Loop:
     lag_buckets: deque[list[int]] = field(
         default_factory=lambda: deque(maxlen=LAG_BUCKETS), repr=False
     )
+    series: LoopSeries = field(default_factory=LoopSeries, repr=False)  # the loop over time
 
     @property
     def ready(self) -> Ready:
