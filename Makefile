@@ -35,6 +35,7 @@ bench: $(BIN)/loopviz
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/table.py
 	$(BIN)/python benchmarks/tasks_view.py
+	$(BIN)/python benchmarks/timeline.py
 	$(BIN)/python benchmarks/live.py
 
 stdlib: $(BIN)/loopviz

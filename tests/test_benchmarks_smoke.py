@@ -34,6 +34,7 @@ def test_benchmark_quick_run_prints_a_ratio(script: str) -> None:
         ("ingest.py", ["--quick"], "records/s"),
         ("table.py", ["--quick"], "budget"),
         ("tasks_view.py", ["--tasks", "300"], "budget"),
+        ("timeline.py", ["--quick"], "budget"),
         ("live.py", ["--seconds", "1", "--tasks", "20", "--rate", "20000"], "key handling"),
     ],
 )
