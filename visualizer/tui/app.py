@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 from textual.app import App, ComposeResult
@@ -11,15 +11,27 @@ from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
-from ..model import Model, Task
+from ..model import Model
+from ..model.timeindex import Snapshot
 from .format import FINISHED, STATE_LOOK, duration, short_site, state_text
 from .keys import APP_KEYS, OUTPUT_KEYS, TASK_KEYS, bindings
 from .screens.details import TaskDetails
 from .screens.help import HelpScreen
 from .session import Session
+from .timetravel import (
+    Lanes,
+    idle_of,
+    loop_counters,
+    loop_lane,
+    steps_of,
+    task_of,
+    total_of,
+    waiting_words,
+)
 from .widgets.output import OutputView
 from .widgets.panes import HeaderBar, LoopPane
 from .widgets.table import Column, Table
+from .widgets.timeline import Timeline
 
 MAIN_ONLY = frozenset(
     action.split("(")[0] for key in (*TASK_KEYS, *OUTPUT_KEYS) for action in key.action.split(",")
@@ -30,116 +42,57 @@ MIN_SIZE = (60, 16)
 
 
 def task_columns(get_session: Callable[[], Session]) -> list[Column]:
-    """The tasks table's columns; the session (replaced on restart) answers the rest."""
+    """The tasks table's columns. A row is a Task (live) or a TaskAt (at the time cursor); the
+    session (replaced on restart) says which time it is."""
 
     def now() -> int:
-        return get_session().now()
+        return get_session().view_time()
 
-    def parent(task: Task) -> str:
+    def parent(row: Any) -> str:
+        task = task_of(row)
         return "" if task.parent is None else get_session().model.tasks[task.parent].name
 
-    def waiting_on(task: Task) -> str:
-        session = get_session()
-        return session.model.waiting_on(task, session.now())
+    def waiting(row: Any) -> str:
+        return waiting_words(get_session().model, row, now())
 
+    def name(row: Any) -> str:
+        return task_of(row).name
+
+    def coro(row: Any) -> str:
+        return task_of(row).coro
+
+    def index(row: Any) -> int:
+        return task_of(row).index
+
+    right = {"align": "right"}
     return [
-        Column(
-            "id",
-            "id",
-            5,
-            lambda t: str(t.index),
-            sort_key=lambda t: t.index,
-            align="right",
-            priority=9,
-        ),  # fmt: skip
-        Column("name", "name", 14, lambda t: t.name, sort_key=lambda t: t.name, priority=8),
-        Column(
-            "state",
-            "state",
-            11,
-            lambda t: state_text(t.state),
-            sort_key=lambda t: t.state,
-            priority=10,
-        ),  # fmt: skip
-        Column(
-            "coro",
-            "coroutine",
-            18,
-            lambda t: t.coro,
-            sort_key=lambda t: t.coro,
-            priority=7,
-            flex=True,
-        ),  # fmt: skip
-        Column(
-            "where",
-            "where",
-            22,
-            lambda t: short_site(t.wait_site),
-            sort_key=lambda t: t.wait_site,
-            flex=True,
-            priority=3,
-        ),  # fmt: skip
-        Column(
-            "waiting",
-            "waiting on",
-            18,
-            waiting_on,
-            sort_key=lambda t: (t.state, t.wait),
-            priority=6,
-        ),  # fmt: skip
-        Column(
-            "steps",
-            "steps",
-            6,
-            lambda t: f"{len(t.steps):,}",
-            sort_key=lambda t: len(t.steps),
-            align="right",
-            priority=5,
-        ),  # fmt: skip
-        Column(
-            "busy",
-            "busy",
-            8,
-            lambda t: duration(t.busy),
-            sort_key=lambda t: t.busy,
-            align="right",
-            priority=4,
-        ),  # fmt: skip
-        Column(
-            "sched",
-            "sched",
-            8,
-            lambda t: duration(t.scheduled_delay),
-            sort_key=lambda t: t.scheduled_delay,
-            align="right",
-            priority=2,
-        ),  # fmt: skip
-        Column(
-            "idle",
-            "idle",
-            8,
-            lambda t: duration(t.idle(now())),
-            sort_key=lambda t: t.idle(now()),
-            align="right",
-            priority=1,
-        ),  # fmt: skip
-        Column(
-            "total",
-            "total",
-            8,
-            lambda t: duration(t.total(now())),
-            sort_key=lambda t: t.total(now()),
-            align="right",
-            priority=2,
-        ),  # fmt: skip
-        Column("parent", "parent", 10, parent, sort_key=lambda t: t.parent or -1, priority=0),
-    ]
+        Column("id", "id", 5, lambda r: str(index(r)), index, priority=9, **right),
+        Column("name", "name", 14, name, name, priority=8),
+        Column("state", "state", 11, lambda r: state_text(r.state), lambda r: r.state,
+               priority=10),
+        Column("coro", "coroutine", 18, coro, coro, priority=7, flex=True),
+        Column("where", "where", 22, lambda r: short_site(r.wait_site), lambda r: r.wait_site,
+               flex=True, priority=3),
+        Column("waiting", "waiting on", 18, waiting, lambda r: (r.state, r.wait), priority=6),
+        Column("steps", "steps", 6, lambda r: f"{steps_of(r):,}", steps_of, priority=5,
+               **right),
+        Column("busy", "busy", 8, lambda r: duration(r.busy), lambda r: r.busy, priority=4,
+               **right),
+        Column("sched", "sched", 8, lambda r: duration(r.scheduled_delay),
+               lambda r: r.scheduled_delay, priority=2, **right),
+        Column("idle", "idle", 8, lambda r: duration(idle_of(r, now())),
+               lambda r: idle_of(r, now()), priority=1, **right),
+        Column("total", "total", 8, lambda r: duration(total_of(r, now())),
+               lambda r: total_of(r, now()), priority=2, **right),
+        Column("parent", "parent", 10, parent, lambda r: task_of(r).parent or -1, priority=0),
+    ]  # fmt: skip
 
 
-def task_matches(task: Task, text: str) -> bool:
+def task_matches(row: Any, text: str) -> bool:
     """The filter: a case-insensitive match on name, coroutine or state word."""
     needle = text.lower()
-    word = STATE_LOOK[task.state][1]
+    task = task_of(row)
+    word = STATE_LOOK[row.state][1]
     return needle in task.name.lower() or needle in task.coro.lower() or needle in word
 
 
@@ -158,12 +111,16 @@ class LoopvizApp(App[None]):
         self.make_session = make_session
         self.show_done = True
         self._version = -1
+        self._was_at = False  # the table showed the tasks at the cursor last time
+        self._live_cursor: int | None = None  # where tick put the timeline's cursor, live
+        self._lanes = Lanes()
 
     # -- layout -------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
         yield self._tasks_table()
+        yield Timeline(id="timeline", empty_text="no tasks yet")
         yield Input(placeholder="filter: name, coroutine or state · Enter keeps · Esc clears",
                     id="filter")  # fmt: skip
         with Horizontal(id="bottom"):
@@ -175,7 +132,7 @@ class LoopvizApp(App[None]):
     def _tasks_table(self) -> Table:
         table = Table(
             task_columns(lambda: self.session),
-            row_key=lambda t: t.index,
+            row_key=lambda row: task_of(row).index,
             row_style=lambda t: "dim" if t.state in FINISHED else "",
             matcher=task_matches,
             id="tasks",
@@ -217,24 +174,53 @@ class LoopvizApp(App[None]):
         session = self.session
         with session.view():
             model = session.model
-            header.show(session)
-            loop.show(session)
+            snapshot = None if session.cursor is None else model.at(session.cursor)
+            header.show(session, snapshot)
+            loop.show(session, snapshot)
             output.take(model.output, model.start or 0)
-            self._refresh_tasks(model)
+            output.show_until(session.cursor)
+            self._refresh_tasks(model, snapshot)
+            if self.screen_stack[0].has_class("-timeline"):
+                self._refresh_timeline(model)
 
-    def _refresh_tasks(self, model: Model) -> None:
+    def _refresh_tasks(self, model: Model, snapshot: Snapshot | None) -> None:
         table = self._main("#tasks", Table)
         table.empty_text = self._no_tasks_words()
-        if self.session.version != self._version or not self.show_done:
+        if snapshot is not None:
+            rows: Sequence[Any] = list(snapshot.tasks.values())
+            if not self.show_done:
+                rows = [row for row in rows if row.state not in FINISHED]
+            table.set_rows(rows)
+        elif self.session.version != self._version or not self.show_done or self._was_at:
             self._version = self.session.version
             tasks = model.tasks
             rows = tasks if self.show_done else [t for t in tasks if t.state not in FINISHED]
             table.set_rows(rows)
         else:
             table.refresh_rows()
+        self._was_at = snapshot is not None
         shown = len(table.displayed_rows)
         hidden = "" if self.show_done else " · done hidden"
-        table.border_subtitle = f"{shown:,} of {len(model.tasks):,}{hidden}"
+        total = len(model.tasks) if snapshot is None else len(snapshot.tasks)
+        table.border_subtitle = f"{shown:,} of {total:,}{hidden}"
+
+    def _refresh_timeline(self, model: Model) -> None:
+        """Lanes in the tasks table's order (its sort and filter), loops on top."""
+        timeline = self._main("#timeline", Timeline)
+        now = self.session.now()
+        lanes = self._lanes.tasks(model, now)
+        counters = []
+        for source, loop in sorted(model.loops.items()):
+            label = f"loop {source} {loop.thread_name}"
+            lanes.append(loop_lane(source, model.series(source), label))
+            counters.extend(loop_counters(model.series(source)))
+        timeline.set_lanes(lanes, counters, model.start or 0, max(now, model.end))
+        order = [("loop", source) for source in sorted(model.loops)]
+        order += [task_of(row).index for row in self._main("#tasks", Table).displayed_rows]
+        timeline.set_order(order)
+        if self.session.cursor is None:
+            self._live_cursor = max(now, model.end) - 1  # live: the cursor stays at now
+            timeline.cursor = self._live_cursor
 
     def _no_tasks_words(self) -> str:
         session = self.session
@@ -262,6 +248,25 @@ class LoopvizApp(App[None]):
         paused = not self.session.paused
         self.session.set_paused(paused)
         self.notify("View paused; recording goes on." if paused else "Catching up.", timeout=2)
+        self.tick()
+
+    def action_timeline(self) -> None:
+        screen = self.screen_stack[0]
+        screen.toggle_class("-timeline")
+        shown = screen.has_class("-timeline")
+        self.set_focus(self._main("#timeline" if shown else "#tasks", Widget))
+        self.tick()
+
+    def on_timeline_cursor_moved(self, event: Timeline.CursorMoved) -> None:
+        timeline = event.control
+        if event.t != timeline.cursor or event.t == self._live_cursor or not timeline.has_focus:
+            return  # stale, or the cursor following now (or clamped by new data), not a person
+        self.session.cursor = event.t
+        self.tick()
+
+    def action_live(self) -> None:
+        self.session.cursor = None
+        self.notify("Live: every view shows now.", timeout=1.5)
         self.tick()
 
     def action_next_loop(self) -> None:

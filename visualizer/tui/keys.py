@@ -27,9 +27,9 @@ APP_KEYS: tuple[Key, ...] = (
     Key("r", "restart", "Restart", "Stop the program and run it again from the start."),
     Key("tab", "focus_next", "Next pane", "Move the focus to the next pane.", show=False),
     Key("z", "zoom", "Zoom", "Let the focused pane fill the screen; again to go back."),
-    Key(
-        "l", "next_loop", "Loop", "Show the program's next event loop in the loop pane.", show=False
-    ),  # fmt: skip
+    Key("t", "timeline", "Timeline", "Switch the main area between the tasks and the timeline."),
+    Key("n", "live", "Now", "Bring the time cursor back to now: every view live again."),
+    Key("l", "next_loop", "Loop", "Show the next event loop in the loop pane.", show=False),
 )
 
 TASK_KEYS: tuple[Key, ...] = (

@@ -44,6 +44,7 @@ class Session:
         self.ended: float | None = None  # when the program was seen to end
         self.last_data = time.monotonic()  # when records last arrived
         self.read_bytes = 0
+        self.cursor: int | None = None  # the time every view shows; None: live (now)
         self._reader = FollowReader(trace_path)
         self._view_waiting = threading.Event()  # the UI wants the lock: ingest steps aside
         self._paused = threading.Event()
@@ -107,6 +108,10 @@ class Session:
         if self.program is not None and not self.paused and self.status is None:
             return max(self.model.end, time.perf_counter_ns())
         return self.model.end
+
+    def view_time(self) -> int:
+        """The time the views show: the cursor's, or now when live."""
+        return self.now() if self.cursor is None else self.cursor
 
     @property
     def behind(self) -> int:

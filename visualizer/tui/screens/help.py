@@ -12,6 +12,7 @@ from textual.widgets import Static
 
 from ..format import STATE_LOOK
 from ..keys import GROUPS, key_label
+from ..widgets.timeline import Timeline
 
 
 def help_text() -> RichTable:
@@ -23,6 +24,11 @@ def help_text() -> RichTable:
         for key in keys:
             grid.add_row(key_label(key), key.help)
         grid.add_row("", "")
+    grid.add_row(Text("Timeline", style="bold underline"), "")
+    for binding in Timeline.BINDINGS:
+        assert isinstance(binding, Binding)  # declared as Binding objects, with descriptions
+        grid.add_row(binding.key.replace(",", " ").replace("_", " "), binding.description)
+    grid.add_row("", "")
     grid.add_row(Text("Task states", style="bold underline"), "")
     for glyph, word, style in STATE_LOOK.values():
         grid.add_row(Text(f"{glyph} {word}", style=style), "")

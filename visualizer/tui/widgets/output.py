@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections import deque
 
 from rich.segment import Segment
@@ -15,6 +16,10 @@ from ..format import offset
 
 MAX_LINES = 200_000  # the oldest lines beyond this are let go (the trace keeps them all)
 STREAMS = {1: ("out", ""), 2: ("err", "red"), 3: ("out", ""), 4: ("err", "red")}
+
+
+def _time(line: tuple[int, int, str]) -> int:
+    return line[0]
 
 
 class OutputView(ScrollView, can_focus=True):
@@ -37,10 +42,11 @@ class OutputView(ScrollView, can_focus=True):
         self._width = 0
         self._partial: dict[int, tuple[int, str]] = {}  # stream -> text after its last newline
         self._taken = 0  # how many of the model's output chunks are in
+        self._shown = 0  # lines shown: all, or those printed by the time cursor
 
     def reset(self) -> None:
         self.lines.clear()
-        self.total = self.unseen = self._taken = self._width = 0
+        self.total = self.unseen = self._taken = self._width = self._shown = 0
         self._partial.clear()
         self.follow = True
         self.virtual_size = Size(0, 0)
@@ -70,12 +76,24 @@ class OutputView(ScrollView, can_focus=True):
             self._partial[chunk.stream] = (t0, parts[-1])
 
     def _grow(self, added: int) -> None:
+        self._shown = len(self.lines)
         self.virtual_size = Size(self._width, len(self.lines))
         if self.follow:
             self.scroll_end(animate=False, immediate=True)
         else:
             self.unseen += added
         self._show_status()
+        self.refresh()
+
+    def show_until(self, t: int | None) -> None:
+        """Show only the lines printed by `t` (None: all), the last of them at the bottom."""
+        shown = len(self.lines) if t is None else bisect_right(self.lines, t, key=_time)
+        if shown == self._shown:
+            return
+        self._shown = shown
+        self.virtual_size = Size(self._width, shown)
+        if t is not None or self.follow:
+            self.scroll_end(animate=False, immediate=True)
         self.refresh()
 
     def _show_status(self) -> None:
@@ -102,7 +120,7 @@ class OutputView(ScrollView, can_focus=True):
     def render_line(self, y: int) -> Strip:
         index = int(self.scroll_offset.y) + y
         width = self.scrollable_content_region.width
-        if index >= len(self.lines):
+        if index >= self._shown:
             return Strip.blank(width, self.rich_style)
         t, stream, text = self.lines[index]
         time_style = self.get_component_rich_style("output--time", partial=True)

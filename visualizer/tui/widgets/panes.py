@@ -9,7 +9,9 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ...model import Loop, Model
-from ..format import STATE_LOOK, clock, duration, exit_words, percent, sparkline
+from ...model.series import Activity
+from ...model.timeindex import LoopAt, Snapshot
+from ..format import STATE_LOOK, clock, duration, exit_words, offset, percent, sparkline
 from ..session import Session
 
 BLOCKED_AFTER = 0.3  # seconds without records, while the loop is not idle, before we say so
@@ -34,7 +36,7 @@ def main_loop(model: Model) -> Loop | None:
 class HeaderBar(Static):
     """Program, pid, state, elapsed; task counts by state; lag; records; the trace file."""
 
-    def show(self, session: Session) -> None:
+    def show(self, session: Session, snapshot: Snapshot | None = None) -> None:
         model = session.model
         status = session.status
         line1 = Text()
@@ -43,6 +45,9 @@ class HeaderBar(Static):
         if session.program is not None and session.program.pid is not None:
             line1.append(f"  pid {session.program.pid}")
         line1.append("  ")
+        if snapshot is not None:
+            at = offset(max(0, snapshot.t - (model.start or 0)))
+            line1.append(f"⏪ at {at}s · n: back to now  ", style="bold black on yellow")
         line1.append_text(self._state(session, status))
         if session.program is None:
             line1.append(f"  {clock(model.duration)}")
@@ -53,7 +58,7 @@ class HeaderBar(Static):
         line1.append(f"  dropped {model.dropped:,}", style="bold red" if model.dropped else "")
         line1.append(f"  trace {session.trace_path}", style="dim")
         line2 = Text(" ")
-        counts = model.state_counts()
+        counts = model.state_counts() if snapshot is None else snapshot.state_counts()
         line2.append(f"tasks {sum(counts.values()):,}", style="bold")
         for state, (glyph, word, style) in STATE_LOOK.items():
             line2.append("  ")
@@ -105,9 +110,12 @@ class LoopPane(Static):
         self.chosen = later[0] if later else None
         self._last = None
 
-    def show(self, session: Session) -> None:
+    def show(self, session: Session, snapshot: Snapshot | None = None) -> None:
         model = session.model
         loop = model.loops.get(self.chosen) if self.chosen is not None else main_loop(model)
+        if loop is not None and snapshot is not None:
+            self._show_at(session, loop, snapshot.loops.get(loop.source))
+            return
         if loop is None:
             self.update(self._no_loop(session))
             return
@@ -136,6 +144,23 @@ class LoopPane(Static):
             grid.add_row(Text("BLOCKED", alarm), Text(f"{blocked:.1f}s in one callback", alarm))
         elif loop.closed is not None:
             grid.add_row("end", f"closed after {duration(loop.closed - loop.opened)}")
+        grid.add_row("trace", Text(session.trace_path, style="dim"))
+        self.update(grid)
+
+    def _show_at(self, session: Session, loop: Loop, then: LoopAt | None) -> None:
+        """The loop at the time cursor: what it was doing and what was queued."""
+        grid = RichTable.grid(padding=(0, 1))
+        grid.add_column(style="bold", no_wrap=True, min_width=7)
+        grid.add_column(no_wrap=True, overflow="ellipsis")
+        if then is None:
+            grid.add_row("", "not open yet")
+        else:
+            doing = {Activity.SELECT: "waiting in select", Activity.HANDLES: "running handles"}
+            grid.add_row("iter", f"{then.iterations:,}")
+            grid.add_row("doing", doing.get(then.activity, "its own bookkeeping")
+                         if then.activity is not None else "between phases")  # fmt: skip
+            grid.add_row("then", f"ready {then.ready} · timers {then.timers} · fds {then.fds}")
+            grid.add_row("tasks", f"{then.alive:,} alive")
         grid.add_row("trace", Text(session.trace_path, style="dim"))
         self.update(grid)
 
