@@ -5,6 +5,7 @@ from __future__ import annotations
 from tui_helpers import drive, screen_text
 
 from visualizer.tui.widgets.output import OutputView
+from visualizer.tui.widgets.scrub import ScrubBar
 from visualizer.tui.widgets.table import Table
 from visualizer.tui.widgets.timeline import Timeline
 
@@ -58,3 +59,87 @@ def test_lanes_follow_the_tasks_tables_filter(shop_trace):
         return app.query_one("#timeline", Timeline).shown_keys
 
     assert drive(shop_trace, filtered) == [("loop", 1), 2, 3]
+
+
+async def _timeline_on(app, pilot, lane: int):
+    await pilot.press("t")
+    await pilot.pause()
+    timeline = app.query_one("#timeline", Timeline)
+    timeline.select_lane(lane)
+    await pilot.press("g")
+    await pilot.pause()
+    return timeline
+
+
+def test_s_steps_through_the_selected_tasks_steps_and_says_who_woke_each(shop_trace):
+    async def steps(app, pilot):
+        await _timeline_on(app, pilot, 1)  # producer
+        await pilot.press("s")
+        await pilot.pause()
+        app.tick()
+        await pilot.pause()
+        return app.session.cursor - app.session.model.start, screen_text(app)
+
+    at, text = drive(shop_trace, steps)
+    assert at == 4 * MS  # the producer's one step began when the iteration's handles did
+    assert "producer produce() step 1:" in text and "then Queue.put" in text
+    assert "woken by Task-1 main()" in text
+
+
+def test_w_jumps_to_the_waking_step_and_b_comes_back(shop_trace):
+    async def jump(app, pilot):
+        timeline = await _timeline_on(app, pilot, 1)
+        await pilot.press("s")
+        await pilot.pause()
+        before = app.session.cursor
+        await pilot.press("w")
+        await pilot.pause()
+        there = app.session.cursor, timeline.selected_key
+        await pilot.press("b")
+        await pilot.pause()
+        return before, there, app.session.cursor
+
+    before, (there, lane), back = drive(shop_trace, jump)
+    assert lane == 0 and there < before  # inside main's step, which made the producer
+    assert back == before
+
+
+def test_e_and_braces_walk_events_and_iterations(shop_trace):
+    async def walk(app, pilot):
+        await _timeline_on(app, pilot, 0)
+        start = app.session.model.start
+        seen = []
+        for key in ("right_curly_bracket", "right_curly_bracket", "E", "e"):
+            await pilot.press(key)
+            await pilot.pause()
+            seen.append((app.session.cursor - start) / MS)
+        return seen
+
+    first_select, second_select, before, after = drive(shop_trace, walk)
+    assert (first_select, second_select) == (1, 4)  # the two selects of the shop
+    assert before < second_select <= after
+
+
+def test_p_plays_forward_and_x_speeds_it_up(shop_trace):
+    async def play(app, pilot):
+        await _timeline_on(app, pilot, 0)
+        await pilot.press("x", "x", "x", "x", "x", "x", "x")  # 128x
+        await pilot.press("p")
+        await pilot.pause(0.4)
+        moved = app.session.cursor - app.session.model.start
+        await pilot.press("p")
+        return moved, app.speed, app.playing
+
+    moved, speed, playing = drive(shop_trace, play)
+    assert speed == 128 and not playing
+    assert moved > 0
+
+
+def test_a_click_on_the_scrub_bar_moves_the_cursor(shop_trace):
+    async def click(app, pilot):
+        await _timeline_on(app, pilot, 0)
+        app.query_one("#scrub").post_message(ScrubBar.Jump(app.session.model.start + 30 * MS))
+        await pilot.pause()
+        return (app.session.cursor - app.session.model.start) // MS
+
+    assert drive(shop_trace, click) == 30

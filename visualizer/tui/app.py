@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
+from rich.text import Text
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
-from ..model import Model
+from ..model import Model, Origin, Step, Task
 from ..model.timeindex import Snapshot
-from .format import FINISHED, STATE_LOOK, duration, short_site, state_text
-from .keys import APP_KEYS, OUTPUT_KEYS, TASK_KEYS, bindings
+from .format import FINISHED, STATE_LOOK, duration, offset, short_site, state_text
+from .keys import APP_KEYS, OUTPUT_KEYS, TASK_KEYS, TIME_KEYS, bindings
 from .screens.details import TaskDetails
+from .screens.details import wait_words as step_wait_words
 from .screens.help import HelpScreen
 from .session import Session
 from .timetravel import (
@@ -30,6 +33,7 @@ from .timetravel import (
 )
 from .widgets.output import OutputView
 from .widgets.panes import HeaderBar, LoopPane
+from .widgets.scrub import ScrubBar
 from .widgets.table import Column, Table
 from .widgets.timeline import Timeline
 
@@ -37,7 +41,10 @@ MAIN_ONLY = frozenset(
     action.split("(")[0] for key in (*TASK_KEYS, *OUTPUT_KEYS) for action in key.action.split(",")
 )
 W = TypeVar("W", bound=Widget)
-TICK = 0.25  # seconds between redraws from the model
+TICK = 0.25
+PLAY_TICK = (
+    0.05  # seconds between cursor moves while playing  # seconds between redraws from the model
+)
 MIN_SIZE = (60, 16)
 
 
@@ -101,7 +108,9 @@ class LoopvizApp(App[None]):
 
     TITLE = "loopviz"
     CSS_PATH = "app.tcss"
-    BINDINGS = bindings(APP_KEYS) + bindings(TASK_KEYS) + bindings(OUTPUT_KEYS)
+    BINDINGS = (
+        bindings(APP_KEYS) + bindings(TIME_KEYS) + bindings(TASK_KEYS) + bindings(OUTPUT_KEYS)
+    )
 
     def __init__(
         self, session: Session, make_session: Callable[[], Session] | None = None, **kwargs: Any
@@ -113,6 +122,9 @@ class LoopvizApp(App[None]):
         self._version = -1
         self._was_at = False  # the table showed the tasks at the cursor last time
         self._live_cursor: int | None = None  # where tick put the timeline's cursor, live
+        self.playing = False
+        self.speed = 1.0  # replay speed: trace seconds per second
+        self._jumps: list[int | None] = []  # cursor positions before each jump, for `b`
         self._lanes = Lanes()
 
     # -- layout -------------------------------------------------------------------------------
@@ -121,11 +133,13 @@ class LoopvizApp(App[None]):
         yield HeaderBar(id="header")
         yield self._tasks_table()
         yield Timeline(id="timeline", empty_text="no tasks yet")
+        yield Static(id="span-info")
         yield Input(placeholder="filter: name, coroutine or state · Enter keeps · Esc clears",
                     id="filter")  # fmt: skip
         with Horizontal(id="bottom"):
             yield LoopPane(id="loop")
             yield OutputView(id="output")
+        yield ScrubBar(id="scrub")
         yield Static(id="too-small")
         yield Footer()
 
@@ -180,8 +194,17 @@ class LoopvizApp(App[None]):
             output.take(model.output, model.start or 0)
             output.show_until(session.cursor)
             self._refresh_tasks(model, snapshot)
+            self.screen_stack[0].set_class(session.cursor is not None, "-past")
+            self._main("#scrub", ScrubBar).show(
+                model.start or 0,
+                max(session.now(), model.end),
+                session.cursor,
+                self.playing,
+                self.speed,
+            )
             if self.screen_stack[0].has_class("-timeline"):
                 self._refresh_timeline(model)
+                self._main("#span-info", Static).update(self._span_words(model))
 
     def _refresh_tasks(self, model: Model, snapshot: Snapshot | None) -> None:
         table = self._main("#tasks", Table)
@@ -216,7 +239,12 @@ class LoopvizApp(App[None]):
             counters.extend(loop_counters(model.series(source)))
         timeline.set_lanes(lanes, counters, model.start or 0, max(now, model.end))
         order = [("loop", source) for source in sorted(model.loops)]
-        order += [task_of(row).index for row in self._main("#tasks", Table).displayed_rows]
+        shown = [task_of(row).index for row in self._main("#tasks", Table).displayed_rows]
+        order += shown
+        if self.session.cursor is not None and not self._main("#tasks", Table).filter_text:
+            # the table lists the tasks of the cursor's time; the lanes show the whole run
+            listed = set(shown)
+            order += [task.index for task in model.tasks if task.index not in listed]
         timeline.set_order(order)
         if self.session.cursor is None:
             self._live_cursor = max(now, model.end) - 1  # live: the cursor stays at now
@@ -264,7 +292,129 @@ class LoopvizApp(App[None]):
         self.session.cursor = event.t
         self.tick()
 
+    # -- time travel -----------------------------------------------------------------------
+
+    def _span_words(self, model: Model) -> Text:
+        """The step of the selected lane's task at the cursor, and who woke it."""
+        task, step, number = self._step_at_cursor(model)
+        if task is None:
+            return Text(" select a task's lane (↑ ↓) to see its step at the cursor", style="dim")
+        if step is None:
+            return Text(f" {task.label}: no step yet at the cursor", style="dim")
+        start = model.start or 0
+        words = Text(f" {task.label} step {number}: ", style="bold")
+        span = f"{offset(step.begin - start)}s → {offset(step.end - start)}s"
+        took = duration(step.end - step.begin)
+        words.append(f"{span} ({took}), then {step_wait_words(model, step)}")
+        if step.waker is None:
+            words.append(" · ran at once as it was created (eager)")
+        else:
+            words.append(f" · woken by {step.waker.describe(model.tasks)} at "
+                         f"{offset(step.waker.t - start)}s")  # fmt: skip
+            if step.waker.origin == Origin.TASK:
+                words.append("  w: go to it", style="dim")
+        return words
+
+    def _selected_task(self, model: Model) -> Task | None:
+        if self.screen_stack[0].has_class("-timeline"):
+            key = self._main("#timeline", Timeline).selected_key
+            return model.tasks[key] if isinstance(key, int) and key < len(model.tasks) else None
+        row = self._main("#tasks", Table).current
+        return None if row is None else task_of(row)
+
+    def _step_at_cursor(self, model: Model) -> tuple[Task | None, Step | None, int]:
+        task = self._selected_task(model)
+        if task is None:
+            return None, None, 0
+        t = self.session.view_time()
+        steps = task.steps
+        n = bisect_right(steps, t, key=lambda step: step.begin)
+        return (task, steps[n - 1], n) if n else (task, None, 0)
+
+    def _move_cursor(self, t: int | None, remember: bool = True) -> None:
+        """Put the time cursor at `t` (None: live), within the run; every view follows."""
+        session = self.session
+        if remember:
+            self._jumps.append(session.cursor)
+        if t is not None:
+            model = session.model
+            t = max(model.start or 0, min(t, max(session.now(), model.end)))
+            timeline = self._main("#timeline", Timeline)
+            timeline.cursor = t
+        session.cursor = t
+        self.tick()
+
+    def _find(self, step: int, **what: Any) -> None:
+        with self.session.view() as model:
+            t = self.session.view_time()
+            found = model.next_event(t, **what) if step > 0 else model.prev_event(t, **what)
+        if found is None:
+            self.notify("Nothing more that way.", timeout=1.5)
+        else:
+            self._move_cursor(found.t)
+
+    def action_event(self, step: int) -> None:
+        self._find(step)
+
+    def action_iteration(self, step: int) -> None:
+        self._find(step, kind="select")
+
+    def action_task_step(self, step: int) -> None:
+        with self.session.view() as model:
+            task = self._selected_task(model)
+        if task is None:
+            self.notify("Select a task first (a row, or a lane in the timeline).", timeout=2)
+            return
+        self._find(step, task=task.index, kind="step")
+
+    def action_jump(self, where: int) -> None:
+        model = self.session.model
+        self._move_cursor(model.start or 0 if where == 0 else max(self.session.now(), model.end))
+
+    def action_to_waker(self) -> None:
+        with self.session.view() as model:
+            _, step, _ = self._step_at_cursor(model)
+        if step is None or step.waker is None or step.waker.origin != Origin.TASK:
+            self.notify("No task woke the step at the cursor.", timeout=2)
+            return
+        self._move_cursor(step.waker.t - 1)  # inside the waking step, which ended then
+        self._main("#timeline", Timeline).select_lane(int(step.waker.ref))
+
+    def action_back(self) -> None:
+        if self._jumps:
+            self._move_cursor(self._jumps.pop(), remember=False)
+
+    def action_play(self) -> None:
+        self.playing = not self.playing
+        if self.playing:
+            if self.session.cursor is None:
+                self._move_cursor(self.session.model.start or 0)
+            self._player = self.set_interval(PLAY_TICK, self._play_tick)
+        else:
+            self._player.stop()
+        self.tick()
+
+    def _play_tick(self) -> None:
+        session = self.session
+        end = max(session.now(), session.model.end)
+        t = (session.cursor or 0) + int(PLAY_TICK * self.speed * 1e9)
+        if t >= end:
+            self.action_play()  # stop at the end
+            self._move_cursor(end if session.program is None else None, remember=False)
+            return
+        self._move_cursor(t, remember=False)
+
+    def action_speed(self, factor: float) -> None:
+        self.speed = max(1 / 64, min(1024.0, self.speed * factor))
+        self.notify(f"Replay speed {self.speed:g}×", timeout=1)
+        self.tick()
+
+    def on_scrub_bar_jump(self, event: ScrubBar.Jump) -> None:
+        self._move_cursor(event.t)
+
     def action_live(self) -> None:
+        if self.playing:
+            self.action_play()
         self.session.cursor = None
         self.notify("Live: every view shows now.", timeout=1.5)
         self.tick()

@@ -71,8 +71,57 @@ DETAIL_KEYS: tuple[Key, ...] = (
     ),  # fmt: skip
 )
 
+TIME_KEYS: tuple[Key, ...] = (
+    Key("p", "play", "Play", "Play the run from the time cursor (pause with p again)."),
+    Key("x", "speed(2)", "Faster", "Play twice as fast.", show=False),
+    Key("X", "speed(0.5)", "Slower", "Play half as fast.", show=False),
+    Key(
+        "e",
+        "event(1)",
+        "Next event",
+        "Cursor to the next event (a step, a select, output...).",
+        show=False,
+    ),  # fmt: skip
+    Key("E", "event(-1)", "Prev event", "Cursor to the previous event.", show=False),
+    Key(
+        "right_curly_bracket",
+        "iteration(1)",
+        "Next iteration",
+        "Cursor to the next loop iteration (the next select).",
+        show=False,
+        label="}",
+    ),
+    Key(
+        "left_curly_bracket",
+        "iteration(-1)",
+        "Prev iteration",
+        "Cursor to the previous loop iteration.",
+        show=False,
+        label="{",
+    ),
+    Key(
+        "s", "task_step(1)", "Next step", "Cursor to the selected task's next step.", show=False
+    ),  # fmt: skip
+    Key(
+        "S",
+        "task_step(-1)",
+        "Prev step",
+        "Cursor to the selected task's previous step.",
+        show=False,
+    ),  # fmt: skip
+    Key("g", "jump(0)", "Start", "Cursor to the start of the run.", show=False),
+    Key("G", "jump(1)", "End", "Cursor to the end of the run.", show=False),
+    Key(
+        "w", "to_waker", "Waker", "Jump to the step that woke the selected task's step.", show=False
+    ),  # fmt: skip
+    Key(
+        "b", "back", "Back", "Jump back to where the cursor was before the last jump.", show=False
+    ),  # fmt: skip
+)
+
 GROUPS: tuple[tuple[str, tuple[Key, ...]], ...] = (
     ("Everywhere", APP_KEYS),
+    ("Time travel (replay)", TIME_KEYS),
     ("Tasks table", TASK_KEYS),
     ("Output pane", OUTPUT_KEYS),
     ("Task details", DETAIL_KEYS),
