@@ -204,3 +204,32 @@ def test_l_shows_each_loop_in_turn(tmp_path):
         "Loop 2 of 2 · worker",
         "Loop 1 of 2 · MainThread",  # round to the busiest again
     ]
+
+
+def test_a_trace_cut_mid_batch_opens_and_says_so(tmp_path):
+    whole = write_trace(tmp_path / "whole.lvtrace", shop_batches()).read_bytes()
+    cut = tmp_path / "cut.lvtrace"
+    cut.write_bytes(whole[:-40])  # inside the last batch (the output)
+
+    async def look(app, pilot):
+        return screen_text(app)
+
+    text = drive(cut, look)
+    assert "trace cut short" in text and "tasks 8" in text
+
+
+def test_a_trace_of_a_newer_format_is_refused_in_one_line(tmp_path):
+    import struct
+
+    from visualizer.trace.format import MAGIC, PREFIX
+    from visualizer.trace.reader import TraceError, read_header
+
+    path = tmp_path / "future.lvtrace"
+    path.write_bytes(PREFIX.pack(MAGIC, 99, 1) + b"\x80" + struct.pack(">I", 0))
+    try:
+        read_header(path)
+    except TraceError as exc:
+        message = str(exc)
+    else:
+        raise AssertionError("a version 99 trace was accepted")
+    assert "\n" not in message and "99" in message

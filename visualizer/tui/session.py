@@ -45,6 +45,7 @@ class Session:
         self.last_data = time.monotonic()  # when records last arrived
         self.read_bytes = 0
         self.cursor: int | None = None  # the time every view shows; None: live (now)
+        self.cut = False  # the trace ends inside a batch: everything before it was read
         self._reader = FollowReader(trace_path)
         self._view_waiting = threading.Event()  # the UI wants the lock: ingest steps aside
         self._paused = threading.Event()
@@ -131,7 +132,10 @@ class Session:
                     continue
                 ended = self.status is not None or self.program is None
                 got = self._ingest()
-                if not got and ended and not self._reader.incomplete:
+                if not got and ended:
+                    # Nothing more will come: an incomplete batch at the end stays so (the
+                    # program was killed mid-write, or the file was cut).
+                    self.cut = self._reader.incomplete
                     self._finish()
                     return
                 if not got:

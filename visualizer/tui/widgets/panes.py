@@ -49,6 +49,8 @@ class HeaderBar(Static):
             at = offset(max(0, snapshot.t - (model.start or 0)))
             line1.append(f"⏪ at {at}s · n: back to now  ", style="bold black on yellow")
         line1.append_text(self._state(session, status))
+        if session.cut:
+            line1.append("  ⚠ trace cut short: the end of it is missing", style="bold yellow")
         if session.program is None:
             line1.append(f"  {clock(model.duration)}")
         else:
