@@ -11,6 +11,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.once  # the same on every Python: see pyproject.toml
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
 from scenes import shop_batches, write_trace
 from tui_helpers import settle
 
 from visualizer.tui.app import LoopvizApp
 from visualizer.tui.session import Session
+
+pytestmark = pytest.mark.once  # the same on every Python: see pyproject.toml
 
 
 def _app(tmp_path, monkeypatch) -> LoopvizApp:

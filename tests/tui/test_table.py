@@ -16,6 +16,8 @@ from textual.pilot import Pilot
 
 from visualizer.tui.widgets.table import Column, Table, layout_columns
 
+pytestmark = pytest.mark.once  # the same on every Python: see pyproject.toml
+
 
 @dataclass
 class Job:

@@ -40,6 +40,8 @@ from visualizer.tui.widgets.timeline import (
     ticks,
 )
 
+pytestmark = pytest.mark.once  # the same on every Python: see pyproject.toml
+
 MS = 1_000_000
 RANKS = TASK_PALETTE.ranks
 GLYPH = {state: shade.glyph for state, shade in TASK_PALETTE.shades.items()}
