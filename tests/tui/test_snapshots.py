@@ -48,3 +48,17 @@ def test_help_screen(snap_compare, tmp_path, monkeypatch):
         await pilot.pause()
 
     assert snap_compare(_app(tmp_path, monkeypatch), terminal_size=(100, 40), run_before=open_help)
+
+
+def test_timeline_with_the_cursor_in_the_past(snap_compare, tmp_path, monkeypatch):
+    async def travel(pilot) -> None:
+        await _ready(pilot)
+        await pilot.press("t")
+        await pilot.pause()
+        pilot.app.query_one("#timeline").cursor = pilot.app.session.model.start + 5_000_000
+        await pilot.pause()
+        pilot.app.tick()
+        await pilot.pause()
+
+    app = _app(tmp_path, monkeypatch)
+    assert snap_compare(app, terminal_size=(100, 30), run_before=travel)

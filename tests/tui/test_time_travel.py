@@ -143,3 +143,51 @@ def test_a_click_on_the_scrub_bar_moves_the_cursor(shop_trace):
         return (app.session.cursor - app.session.model.start) // MS
 
     assert drive(shop_trace, click) == 30
+
+
+def test_k_finds_the_callback_that_held_the_loop(tmp_path):
+    from scenes import T0, _Loop, write_trace
+
+    from visualizer.trace import schema as s
+
+    loop = _Loop()
+    loop.add(s.LOOP_OPEN, T0, 0, 1, loop.sid("MainThread"), loop.sid("RecordingEventLoop"))
+    loop.task(T0, 1, "Task-1", "main", "app.py:9 in <module>", 0)
+    t = T0
+    for n in range(4):  # four iterations; the third one's step blocks for 250 ms
+        loop.add(s.SELECT, t + MS, 0, t + 2 * MS, 0, 1)
+        loop.add(s.READY, t + 2 * MS, 1, 1, 0)
+        t += 252 * MS if n == 2 else 3 * MS
+        loop.add(s.STEP_YIELD, t, 1, 1)
+    trace = write_trace(tmp_path / "block.lvtrace", [loop.batch()])
+
+    async def find(app, pilot):
+        await pilot.press("t")
+        await pilot.pause()
+        await pilot.press("g", "k")
+        await pilot.pause()
+        found = (app.session.cursor - T0) // MS
+        await pilot.press("k")
+        await pilot.pause()
+        return found, (app.session.cursor - T0) // MS
+
+    first, again = drive(trace, find)
+    assert first == 8  # the long step began after the third select returned
+    assert again == first  # nothing further: the cursor stays
+
+
+def test_zoom_and_pan_change_the_window_and_keep_the_cursor_on_screen(shop_trace):
+    async def zoom(app, pilot):
+        timeline = await _timeline_on(app, pilot, 0)
+        timeline.cursor = app.session.model.start + 20 * MS
+        await pilot.pause()
+        whole = timeline.window
+        await pilot.press("plus", "plus")
+        zoomed = timeline.window
+        await pilot.press("right")
+        panned = timeline.window
+        return whole, zoomed, panned, timeline.cursor
+
+    (w0, w1), (z0, z1), (p0, p1), cursor = drive(shop_trace, zoom)
+    assert (z1 - z0) * 4 <= (w1 - w0) + 4  # two zooms in: a quarter of the time on screen
+    assert z0 <= cursor - 0 and p0 > z0 and p1 - p0 == z1 - z0

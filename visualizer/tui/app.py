@@ -41,10 +41,9 @@ MAIN_ONLY = frozenset(
     action.split("(")[0] for key in (*TASK_KEYS, *OUTPUT_KEYS) for action in key.action.split(",")
 )
 W = TypeVar("W", bound=Widget)
-TICK = 0.25
-PLAY_TICK = (
-    0.05  # seconds between cursor moves while playing  # seconds between redraws from the model
-)
+TICK = 0.25  # seconds between redraws from the model
+PLAY_TICK = 0.05  # seconds between cursor moves while playing
+BLOCKED_NS = 100_000_000  # k / K: a handle at least this long held the loop
 MIN_SIZE = (60, 16)
 
 
@@ -355,6 +354,9 @@ class LoopvizApp(App[None]):
 
     def action_event(self, step: int) -> None:
         self._find(step)
+
+    def action_blocked(self, step: int) -> None:
+        self._find(step, kind="blocked", min_ns=BLOCKED_NS)
 
     def action_iteration(self, step: int) -> None:
         self._find(step, kind="select")

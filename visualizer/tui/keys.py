@@ -109,6 +109,20 @@ TIME_KEYS: tuple[Key, ...] = (
         "Cursor to the selected task's previous step.",
         show=False,
     ),  # fmt: skip
+    Key(
+        "k",
+        "blocked(1)",
+        "Next block",
+        "Cursor to the next callback or step that held the loop 100 ms+.",
+        show=False,
+    ),
+    Key(
+        "K",
+        "blocked(-1)",
+        "Prev block",
+        "Cursor to the previous such callback or step.",
+        show=False,
+    ),
     Key("g", "jump(0)", "Start", "Cursor to the start of the run.", show=False),
     Key("G", "jump(1)", "End", "Cursor to the end of the run.", show=False),
     Key(
