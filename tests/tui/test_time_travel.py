@@ -191,3 +191,27 @@ def test_zoom_and_pan_change_the_window_and_keep_the_cursor_on_screen(shop_trace
     (w0, w1), (z0, z1), (p0, p1), cursor = drive(shop_trace, zoom)
     assert (z1 - z0) * 4 <= (w1 - w0) + 4  # two zooms in: a quarter of the time on screen
     assert z0 <= cursor - 0 and p0 > z0 and p1 - p0 == z1 - z0
+
+
+def test_details_show_the_task_as_it_was_at_the_cursor(shop_trace):
+    async def details(app, pilot):
+        await pilot.press("t")
+        await pilot.pause()
+        app.query_one("#timeline", Timeline).cursor = app.session.model.start + 3_600_000
+        await pilot.pause()
+        await pilot.press("t")  # back to the table, still at the cursor
+        app.tick()
+        table = app.query_one("#tasks", Table)
+        table.move_cursor(next(i for i, row in enumerate(table.displayed_rows)
+                               if row.task.name == "Task-6"))  # fmt: skip
+        await pilot.press("enter")
+        await pilot.pause()
+        past = screen_text(app)
+        await pilot.press("escape", "n", "enter")
+        await pilot.pause()
+        return past, screen_text(app)
+
+    past, now = drive(shop_trace, details)
+    assert "● ready" in past and "at the time cursor" in past
+    assert "steps (0 of 1, to the cursor)" in past and "result: failed" not in past
+    assert "✗ failed" in now and "result: failed" in now and "steps (1)" in now

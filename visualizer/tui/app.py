@@ -459,11 +459,11 @@ class LoopvizApp(App[None]):
     def action_open(self) -> None:
         row = self._main("#tasks", Table).current
         if row is not None:
-            self.push_screen(TaskDetails(self.session, row))
+            self.push_screen(TaskDetails(self.session, task_of(row)))
 
     def on_table_selected(self, event: Table.Selected) -> None:
         if event.control.id == "tasks":
-            self.push_screen(TaskDetails(self.session, event.row))
+            self.push_screen(TaskDetails(self.session, task_of(event.row)))
 
     def action_filter(self) -> None:
         field = self._main("#filter", Input)

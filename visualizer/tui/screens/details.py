@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import linecache
+from bisect import bisect_right
 from typing import Any
 
 from rich.console import Group
@@ -14,10 +15,12 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from ...model import Model, Step, Task
+from ...model.timeindex import TaskAt
 from ...trace import schema
 from ..format import FINISHED, clock, duration, percent, short_site, state_text
 from ..keys import DETAIL_KEYS, bindings
 from ..session import Session
+from ..timetravel import idle_of, steps_of, task_of, total_of, waiting_words
 from ..widgets.table import Column, Table
 
 
@@ -132,7 +135,7 @@ class TaskDetails(Screen[None]):
         super().__init__()
         self.session = session
         self.task_ = task
-        self._version = -1
+        self._version: object = None  # (records version, cursor) last shown
 
     def compose(self) -> ComposeResult:
         model = self.session.model
@@ -154,62 +157,81 @@ class TaskDetails(Screen[None]):
 
     def refresh_view(self) -> None:
         session = self.session
-        if session.version == self._version and session.status is not None:
+        seen = (session.version, session.cursor)
+        if seen == self._version and session.status is not None:
             return  # nothing new, and no clock running
-        self._version = session.version
+        self._version = seen
         with session.view():
             task = self.task_
-            about = self._about(session.model, task, session.now())
+            now = session.view_time()
+            row: Task | TaskAt | None = task
+            if session.cursor is not None:  # the task as it was at the time cursor
+                row = session.model.at(now).tasks.get(task.index)
+            about = (
+                self._about(session.model, row, now)
+                if row is not None
+                else Text(f"{task.label} did not exist yet at the time cursor (n: back to now)")
+            )
             self.query_one("#about-text", Static).update(about)
             children = self.query_one("#children", Table)
             children.display = bool(task.children)
             children.border_title = f"children ({len(task.children)}) · Enter opens"
             children.set_rows([session.model.tasks[i] for i in task.children])
             events = self.query_one("#events", Table)
-            events.border_title = f"steps ({len(task.steps):,})"
-            events.set_rows(range(len(task.steps)))
+            shown = bisect_right(task.steps, now, key=lambda step: step.begin)
+            if session.cursor is None:
+                events.border_title = f"steps ({len(task.steps):,})"
+            else:
+                events.border_title = f"steps ({shown:,} of {len(task.steps):,}, to the cursor)"
+            events.set_rows(range(shown))
 
-    def _about(self, model: Model, task: Task, now: int) -> Group:
+    def _about(self, model: Model, row: Task | TaskAt, now: int) -> Group:
+        """Everything about the task; what changes with time is read from `row`, the task now
+        or as it was at the time cursor."""
+        task = task_of(row)
         start = model.start or 0
-        total = task.total(now)
+        total = total_of(row, now)
         grid = RichTable.grid(padding=(0, 2))
         grid.add_column(style="bold", no_wrap=True)
         grid.add_column()
 
-        def row(label: str, *parts: str | Text) -> None:
+        def line(label: str, *parts: str | Text) -> None:
             # Text, not markup: names and sites come from the program and may hold brackets.
             grid.add_row(label, Text.assemble(*parts))
 
-        row("state", state_text(task.state), f"  since {clock(max(0, task.since - start))}")
-        row("task", f"id {task.index} · loop {task.loop} · {task.name} · coroutine "
-            f"{task.coro}()" + (" · eager" if task.eager else ""))  # fmt: skip
-        row("created", f"{clock(task.created - start)} at {task.site or 'unknown'}")
+        past = ("   (at the time cursor; n: back to now)", "bold yellow") if row is not task else ""
+        line("state", state_text(row.state), f"  since {clock(max(0, row.since - start))}", past)
+        line("task", f"id {task.index} · loop {task.loop} · {task.name} · coroutine "
+             f"{task.coro}()" + (" · eager" if task.eager else ""))  # fmt: skip
+        line("created", f"{clock(task.created - start)} at {task.site or 'unknown'}")
         if task.parent is None:
-            row("parent", "none")
+            line("parent", "none")
         else:
-            row("parent", model.tasks[task.parent].label, ("   p opens it", "dim"))
+            line("parent", model.tasks[task.parent].label, ("   p opens it", "dim"))
         names = ", ".join(model.tasks[i].name for i in task.children[:12])
-        row("children", (names + (" ..." if len(task.children) > 12 else "")) or "none")
-        idle = task.idle(now)
-        row("time", f"total {duration(total)}   busy {duration(task.busy)} "
-            f"({percent(task.busy, total)})   scheduled {duration(task.scheduled_delay)} "
-            f"({percent(task.scheduled_delay, total)})   idle {duration(idle)} "
-            f"({percent(idle, total)})")  # fmt: skip
-        row("steps", f"{len(task.steps):,}, longest {duration(task.longest_step)}")
-        if task.state not in FINISHED:
-            hint = ("   w opens it", "dim") if task.wait == schema.WAIT_TASK else ""
-            row("waiting on", model.waiting_on(task, now), hint)
+        line("children", (names + (" ..." if len(task.children) > 12 else "")) or "none")
+        idle = idle_of(row, now)
+        line("time", f"total {duration(total)}   busy {duration(row.busy)} "
+             f"({percent(row.busy, total)})   scheduled {duration(row.scheduled_delay)} "
+             f"({percent(row.scheduled_delay, total)})   idle {duration(idle)} "
+             f"({percent(idle, total)})")  # fmt: skip
+        line("steps", f"{steps_of(row):,}, longest {duration(task.longest_step)}")
+        if row.state not in FINISHED:
+            hint = ("   w opens it", "dim") if row.wait == schema.WAIT_TASK else ""
+            line("waiting on", waiting_words(model, row, now), hint)
         wakers = ", ".join(f"{who} ×{n}" for who, n in task.wakers.most_common(6))
-        row("woken by", wakers or "nobody yet")
+        line("woken by", wakers or "nobody yet")
         for when, by in task.cancel_requests:
-            row("cancel", f"requested at {clock(when - start)} by {by}")
+            if when <= now:
+                line("cancel", f"requested at {clock(when - start)} by {by}")
         parts: list[Any] = [grid]
-        parts.extend(self._chain(task))
-        parts.extend(self._outcome(task))
+        parts.extend(self._chain(row))
+        if task.ended is not None and task.ended <= now:
+            parts.extend(self._outcome(task))
         return Group(*parts)
 
     @staticmethod
-    def _chain(task: Task) -> list[Any]:
+    def _chain(task: Task | TaskAt) -> list[Any]:
         if not task.wait_chain:
             return []
         lines: list[Any] = [Text("\nawait chain, outermost first", style="bold")]
@@ -243,7 +265,7 @@ class TaskDetails(Screen[None]):
 
     def action_waited(self) -> None:
         if self.task_.wait == schema.WAIT_TASK:
-            self._open(self.task_.wait_ref)
+            self._open(self.task_.wait_ref)  # what it waits on now
 
     def on_table_selected(self, event: Table.Selected) -> None:
         if event.control.id == "children":
