@@ -162,6 +162,8 @@ class LoopvizApp(App[None]):
 
     def _main(self, selector: str, kind: type[W]) -> W:
         """A widget of the main screen, whichever screen is on top."""
+        if not self.screen_stack:
+            raise NoMatches(f"no screen for {selector}: the app is shutting down")
         return self.screen_stack[0].query_one(selector, kind)
 
     def on_resize(self) -> None:
