@@ -8,6 +8,7 @@ loaded machines), except the one that finds the blocking call, which is half a s
 from __future__ import annotations
 
 import ast
+import errno
 import re
 import subprocess
 import sys
@@ -54,14 +55,22 @@ class Run:
 def _record(name: str, out: Path) -> Run:
     trace = out / f"{name}.lvtrace"
     command = [sys.executable, "-m", "visualizer", "record", "-q", "-o", str(trace)]
-    result = subprocess.run(
-        [*command, str(EXAMPLES_DIR / f"{name}.py")],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT,
-        stdin=subprocess.DEVNULL,
-    )
+    for attempt in range(2):
+        try:
+            result = subprocess.run(
+                [*command, str(EXAMPLES_DIR / f"{name}.py")],
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                timeout=TIMEOUT,
+                stdin=subprocess.DEVNULL,
+            )
+            break
+        except OSError as exc:
+            # Seen once on 3.12.1 in a clean-clone run: spawning from one of these threads
+            # failed with EFAULT before the child ran. Nothing of loopviz had run: try again.
+            if exc.errno != errno.EFAULT or attempt:
+                raise
     assert trace.exists(), f"{name}: no trace\n{result.stderr}"
     return Run(name, result.returncode, result.stdout, result.stderr, Model.load(trace))
 
