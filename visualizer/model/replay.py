@@ -697,13 +697,25 @@ class Model:
         from `now` (default: the latest record seen)."""
         if task.outcome is not None:
             return ""
-        if task.state == State.RUNNING:
+        timers = self.loops[task.loop].timers
+        return self.wait_words(task.state, task.wait, task.wait_ref, timers, now)
+
+    def wait_words(
+        self,
+        state: State,
+        wait: int,
+        ref: int,
+        timers: dict[int, tuple[int, str]] | None = None,
+        now: int | None = None,
+    ) -> str:
+        """A task in `state` after a step that waited on (`wait`, `ref`), in a few words.
+        `timers` (the loop's pending timers) give a sleep its time left; None: not known."""
+        if state == State.RUNNING:
             return "running"
-        if task.state not in WAITING_STATES:
+        if state not in WAITING_STATES:
             return "ready"
-        wait, ref = task.wait, task.wait_ref
-        if wait == schema.WAIT_SLEEP:
-            timer = self.loops[task.loop].timers.get(ref)
+        if wait == schema.WAIT_SLEEP and timers is not None:
+            timer = timers.get(ref)
             if timer is None:
                 return "sleep"
             left = timer[0] - (self.end if now is None else now)

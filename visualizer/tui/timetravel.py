@@ -9,10 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Model, State, Task
+from ..model import Model, Task
 from ..model.series import LoopSeries
 from ..model.timeindex import TaskAt
-from ..trace import schema
 from .format import FINISHED
 from .widgets.timeline import LOOP_PALETTE, Counter, Lane, task_lane
 
@@ -41,19 +40,9 @@ def waiting_words(model: Model, row: Any, now: int) -> str:
     time (the timers pending then are not kept, only how many there were)."""
     if type(row) is not TaskAt:
         return model.waiting_on(row, now)
-    state = row.state
-    if state in FINISHED:
+    if row.state in FINISHED:
         return ""
-    if state == State.RUNNING:
-        return "running"
-    if state == State.READY:
-        return "ready"
-    wait, ref = row.wait, row.ref
-    if wait == schema.WAIT_TASK and 0 <= ref < len(model.tasks):
-        return model.tasks[ref].label
-    if wait in (schema.WAIT_IO_READ, schema.WAIT_IO_WRITE) and ref > 0:
-        return f"fd {ref} {'read' if wait == schema.WAIT_IO_READ else 'write'}"
-    return schema.WAIT_NAMES.get(wait, "?")
+    return model.wait_words(row.state, row.wait, row.ref)
 
 
 class Lanes:
