@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 import visualizer
 from visualizer.model import Activity, Model, State, Task, value_at
 from visualizer.model.series import LONG_HANDLE_NS
-from visualizer.model.state import WAITING_STATES
+from visualizer.model.state import LAG_BUCKET, WAITING_STATES
 from visualizer.trace import schema as s
 from visualizer.trace.reader import read_stream, records
 
@@ -434,6 +434,16 @@ def _check_at(model: Model, expected: Model, t: int) -> None:
                       replayed.iterations)  # fmt: skip
         got_counts = (loop.ready, loop.timers, loop.fds, loop.alive, loop.iterations)
         assert got_counts == counts, (t, source)
+        # the longest scheduling delay of the steps begun in t's second up to t
+        second = t - t % LAG_BUCKET
+        delays = [
+            max(0, step.begin - step.ready_since)
+            for task in model.tasks
+            if task.loop == source
+            for step in task.steps
+            if second <= step.begin <= t
+        ]
+        assert loop.loop.lag_at(t) == max(delays, default=0), (t, source)  # fmt: skip
 
 
 def _moments(timed: list[tuple[int, tuple[Any, ...], int | None]]) -> list[int]:

@@ -38,13 +38,16 @@ def test_moving_the_cursor_shows_every_view_at_that_time(shop_trace):
         states = {row.task.name: row.state.name for row in table.displayed_rows}
         lines = app.query_one("#output", OutputView)._shown
         header = screen_text(app).splitlines()[0]
+        lag = [line for line in screen_text(app).splitlines() if " lag " in line]
         await pilot.press("n")
         app.tick()
         await pilot.pause()
         live = {task.name: task.state.name for task in table.displayed_rows}
-        return states, lines, header, live, app.session.cursor
+        return states, lines, header, live, app.session.cursor, lag
 
-    states, lines, header, live, cursor = drive(shop_trace, travel)
+    states, lines, header, live, cursor, lag = drive(shop_trace, travel)
+    # main's step, the only one by then, sat 1 ms in the ready queue; later ones 9 ms
+    assert ["1.00ms" in line for line in lag] == [True, True], lag  # header, loop pane
     assert "⏪ at 0.004s" in header
     assert states["Task-1"] == "WAITING" and states["producer"] == "READY"
     assert "Task-6" in states and states["Task-6"] == "READY"  # it fails later
@@ -215,3 +218,6 @@ def test_details_show_the_task_as_it_was_at_the_cursor(shop_trace):
     assert "● ready" in past and "at the time cursor" in past
     assert "steps (0 of 1, to the cursor)" in past and "result: failed" not in past
     assert "✗ failed" in now and "result: failed" in now and "steps (1)" in now
+    assert "steps       0, longest 0ns" in past
+    assert "woken by    nobody yet" in past  # its one step, woken by main, comes later
+    assert "Task-1 main() ×1" in now

@@ -283,6 +283,7 @@ class _LoopReplay:
         if begin < self.lag_end:
             if delay > self.lag[1]:
                 self.lag[1] = delay
+                self._note_lag(begin, delay)
         else:
             self._next_lag_second(begin, delay)
         return task
@@ -297,6 +298,11 @@ class _LoopReplay:
         self.lag = [start, lag]
         self.lag_end = start + LAG_BUCKET
         buckets.append(self.lag)
+        self._note_lag(begin, lag)
+
+    def _note_lag(self, begin: int, lag: int) -> None:
+        append_int64(self.series.lag_t, begin)
+        append_int64(self.series.lag_n, lag)
 
     def _on_step_wait(self, r: Record) -> None:
         _, t, ident, _, wait, ref, site_id, chain_id = r

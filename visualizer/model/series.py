@@ -64,6 +64,11 @@ class LoopSeries:
     """Tasks of this loop created and not ended yet, changes only: from when..."""
     alive_n: array[int] = field(default_factory=_ints)
     """...how many."""
+    lag_t: array[int] = field(default_factory=_ints)
+    """The longest scheduling delay so far in each second (see Loop.lag_series), at every
+    task step that began a second or beat that second's longest: when the step began..."""
+    lag_n: array[int] = field(default_factory=_ints)
+    """...and the second's longest delay from then on (ns)."""
     long_begin: array[int] = field(default_factory=_ints)
     """Handles that ran at least LONG_HANDLE_NS, parallel with `long_end` and `long_task`:
     when each began."""

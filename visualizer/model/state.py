@@ -7,6 +7,7 @@ on now) from those rows when asked.
 
 from __future__ import annotations
 
+import operator
 from array import array
 from bisect import bisect_right
 from collections import Counter, deque
@@ -271,7 +272,17 @@ class Task:
     @property
     def wakers(self) -> Counter[str]:
         """Who scheduled its steps, in words, with how often (its own yields left out)."""
-        codes = Counter(self.rows[WAKER::ROW])
+        return self.woken_by()
+
+    def longest_of(self, steps: int) -> int:
+        """The longest of its first `steps` steps, in ns (0: none)."""
+        rows = self.rows[: steps * ROW]
+        return max(map(operator.sub, rows[END::ROW], rows[BEGIN::ROW]), default=0)
+
+    def woken_by(self, steps: int | None = None) -> Counter[str]:
+        """As `wakers`, over its first `steps` steps only (None: all of them)."""
+        rows = self.rows if steps is None else self.rows[: steps * ROW]
+        codes = Counter(rows[WAKER::ROW])
         codes.pop(self.index, None)
         codes.pop(NO_WAKER, None)
         described: Counter[str] = Counter()
@@ -413,6 +424,21 @@ class Loop:
         (0 in a second without any), for the last hour at most.
         """
         return [(start, lag) for start, lag in self.lag_buckets]
+
+    def lag_series_at(self, t: int) -> list[tuple[int, int]]:
+        """`lag_series` as it was at `t`: the second of `t` counts only the steps begun by then."""
+        start = t - t % LAG_BUCKET
+        before = [(second, lag) for second, lag in self.lag_buckets if second < start]
+        lag_t = self.series.lag_t
+        i = bisect_right(lag_t, t)
+        if i and lag_t[i - 1] >= start:
+            before.append((start, self.series.lag_n[i - 1]))
+        return before
+
+    def lag_at(self, t: int) -> int:
+        """The longest scheduling delay of a task step begun in `t`'s second by `t` (ns)."""
+        series = self.lag_series_at(t)
+        return series[-1][1] if series and series[-1][0] == t - t % LAG_BUCKET else 0
 
 
 @dataclass(slots=True)

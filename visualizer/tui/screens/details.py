@@ -215,11 +215,12 @@ class TaskDetails(Screen[None]):
              f"({percent(row.busy, total)})   scheduled {duration(row.scheduled_delay)} "
              f"({percent(row.scheduled_delay, total)})   idle {duration(idle)} "
              f"({percent(idle, total)})")  # fmt: skip
-        line("steps", f"{steps_of(row):,}, longest {duration(task.longest_step)}")
+        longest = task.longest_step if row is task else task.longest_of(steps_of(row))
+        line("steps", f"{steps_of(row):,}, longest {duration(longest)}")
         if row.state not in FINISHED:
             hint = ("   w opens it", "dim") if row.wait == schema.WAIT_TASK else ""
             line("waiting on", waiting_words(model, row, now), hint)
-        wakers = ", ".join(f"{who} ×{n}" for who, n in task.wakers.most_common(6))
+        wakers = ", ".join(f"{who} ×{n}" for who, n in task.woken_by(steps_of(row)).most_common(6))
         line("woken by", wakers or "nobody yet")
         for when, by in task.cancel_requests:
             if when <= now:

@@ -67,7 +67,8 @@ class HeaderBar(Static):
             line2.append(f"{glyph} {counts.get(state, 0):,} {word}", style=style)
         loop = main_loop(model)
         if loop is not None:
-            line2.append(f"  lag {duration(loop.lag)}")
+            lag = loop.lag if snapshot is None else loop.lag_at(snapshot.t)
+            line2.append(f"  lag {duration(lag)}")
         width = self.size.width or 80
         for line in (line1, line2):
             line.truncate(width, overflow="ellipsis")  # one row each, whatever the width
@@ -116,7 +117,7 @@ class LoopPane(Static):
         model = session.model
         loop = model.loops.get(self.chosen) if self.chosen is not None else main_loop(model)
         if loop is not None and snapshot is not None:
-            self._show_at(session, loop, snapshot.loops.get(loop.source))
+            self._show_at(session, loop, snapshot.loops.get(loop.source), snapshot.t)
             return
         if loop is None:
             self.update(self._no_loop(session))
@@ -135,10 +136,7 @@ class LoopPane(Static):
         grid.add_row(
             "now", f"ready {len(loop.ready)} · timers {len(loop.timers)} · fds {len(loop.watchers)}"
         )
-        series = [lag for _, lag in loop.lag_series[-60:]]
-        peak = duration(max(series, default=0))
-        width = max(8, self.size.width - 12 - len(peak))
-        grid.add_row("lag", Text(f"{sparkline(series, width)} {peak}"))
+        self._lag_row(grid, [lag for _, lag in loop.lag_series[-60:]])
         blocked = loop_blocked_for(session, loop)
         if blocked:
             # nothing recorded while not idle: one callback or task step has held it that long
@@ -149,7 +147,7 @@ class LoopPane(Static):
         grid.add_row("trace", Text(session.trace_path, style="dim"))
         self.update(grid)
 
-    def _show_at(self, session: Session, loop: Loop, then: LoopAt | None) -> None:
+    def _show_at(self, session: Session, loop: Loop, then: LoopAt | None, t: int) -> None:
         """The loop at the time cursor: what it was doing and what was queued."""
         grid = RichTable.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True, min_width=7)
@@ -163,8 +161,15 @@ class LoopPane(Static):
                          if then.activity is not None else "between phases")  # fmt: skip
             grid.add_row("then", f"ready {then.ready} · timers {then.timers} · fds {then.fds}")
             grid.add_row("tasks", f"{then.alive:,} alive")
+            self._lag_row(grid, [lag for _, lag in loop.lag_series_at(t)[-60:]])
         grid.add_row("trace", Text(session.trace_path, style="dim"))
         self.update(grid)
+
+    def _lag_row(self, grid: RichTable, series: list[int]) -> None:
+        """The longest scheduling delay of each second, the last one on the right."""
+        peak = duration(max(series, default=0))
+        width = max(8, self.size.width - 12 - len(peak))
+        grid.add_row("lag", Text(f"{sparkline(series, width)} {peak}"))
 
     def _rate(self, loop: Loop) -> float:
         now = time.monotonic()
