@@ -33,6 +33,7 @@ bench: $(BIN)/loopviz
 	$(BIN)/python benchmarks/echo.py
 	$(BIN)/python benchmarks/reader.py
 	$(BIN)/python benchmarks/ingest.py
+	$(BIN)/python benchmarks/open.py
 	$(BIN)/python benchmarks/table.py
 	$(BIN)/python benchmarks/tasks_view.py
 	$(BIN)/python benchmarks/timeline.py

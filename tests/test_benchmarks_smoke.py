@@ -34,6 +34,7 @@ def test_benchmark_quick_run_prints_a_ratio(script: str) -> None:
     ("script", "args", "says"),
     [
         ("ingest.py", ["--quick"], "records/s"),
+        ("open.py", ["--quick"], "budget"),
         ("table.py", ["--quick"], "budget"),
         ("tasks_view.py", ["--tasks", "300"], "budget"),
         ("timeline.py", ["--quick"], "budget"),
