@@ -60,6 +60,7 @@ def agent_command(
     *,
     echo: bool = True,
     control: int | None = None,
+    step: bool = False,
 ) -> list[str]:
     """The child's command line: the agent, imported from this very copy of loopviz.
 
@@ -74,6 +75,8 @@ def agent_command(
     options = [] if echo else ["--no-echo"]
     if control is not None:
         options += ["--control", str(control)]
+    if step:
+        options.append("--step")
     target = ["-m", module] if module is not None else []
     trace = os.path.abspath(trace)
     return [sys.executable, "-c", bootstrap, package_parent, *options, trace, *target, *program]
@@ -199,14 +202,22 @@ class Program:
     """One run of the observed program under the agent, as a viewer starts, watches and ends it.
 
     `trace_path` is where the agent writes the trace (a relative path is taken from the current
-    directory); `cwd` is the directory the program runs in (default: the current one).
+    directory); `cwd` is the directory the program runs in (default: the current one). With
+    `step` the program is held before its first handle until a command (`send`) moves it.
     """
 
     def __init__(
-        self, program: list[str], module: str | None, trace_path: str, *, cwd: str | None = None
+        self,
+        program: list[str],
+        module: str | None,
+        trace_path: str,
+        *,
+        cwd: str | None = None,
+        step: bool = False,
     ) -> None:
         self.program = list(program)
         self.module = module
+        self.step = step
         self.trace_path = os.path.abspath(trace_path)
         self.cwd = cwd
         self.pid: int | None = None
@@ -226,8 +237,9 @@ class Program:
         out_read, out_write = os.pipe()
         err_read, err_write = os.pipe()
         command = agent_command(
-            self.trace_path, self.module, self.program, echo=False, control=control_read
-        )
+            self.trace_path, self.module, self.program, echo=False, control=control_read,
+            step=self.step,
+        )  # fmt: skip
         try:
             self._process = subprocess.Popen(
                 command,
@@ -291,6 +303,7 @@ class Program:
         """
         if self._process is None:
             return None
+        self.send("release")  # a program held by the stepper would not get round to ending
         for signum, wait in (
             (signal.SIGINT, grace),
             (signal.SIGTERM, grace),

@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from ..trace import schema
-from . import core, install
+from . import core, install, stepper
 
 # Frames from here and from runpy are not the program's (runpy's may say "<frozen runpy>").
 _AGENT_FILES = {__file__, runpy.__file__, "<frozen runpy>"}
@@ -64,6 +64,8 @@ class _OutputTee:
         recording = not self._lv_recorder.closed
         written = self._lv_stream.write(text) if self._lv_echo or not recording else len(text)
         if text and recording:
+            if core.stepper is not None:
+                core.stepper.saw("output")
             with self._lv_lock:
                 self._lv_pending.append(text)
                 self._lv_size += len(text)
@@ -193,10 +195,23 @@ class _Control:
 
     def _viewer_gone(self) -> None:
         """End the program as SIGTERM does (the agent flushes the trace); SIGKILL if it lingers."""
+        if core.stepper is not None:
+            core.stepper.command({"cmd": "release"})  # a held loop would never see it end
         _signal_program(signal.SIGTERM)
         time.sleep(EXIT_GRACE)
         self._agent.finish(-signal.SIGKILL, "the viewer went away; the program ignored SIGTERM")
         _signal_program(signal.SIGKILL)
+
+
+def _steer(control: _Control) -> _Control:
+    """The stepping commands: the first one of a program not stepped yet starts stepping it."""
+
+    def command(message: dict[str, Any]) -> None:
+        stepper.install(hold=False).command(message)
+
+    for name in ("step", "tick", "until_task", "until", "continue", "pause", "play", "release"):
+        control.commands[name] = command
+    return control
 
 
 def _signal_program(signum: int) -> None:
@@ -263,19 +278,23 @@ def run(
     *,
     echo: bool = True,
     control: int | None = None,
+    step: bool = False,
 ) -> None:
     """Run `target` (a script path, or a module name when `module`) and exit like Python does.
 
     Without `echo` the program's sys.stdout/sys.stderr text only goes into the trace; `control`
-    is the fd of a viewer's control pipe.
+    is the fd of a viewer's control pipe; `step` holds the program before its first handle,
+    for the viewer to step it.
     """
     argv = [target, *args]
     agent = Agent(trace_path, argv, echo=echo)
     if control is not None:
         _reset_ignored_signals()
     agent.start()
+    if step:
+        stepper.install(hold=True)
     if control is not None:
-        _Control(control, agent).start()
+        _steer(_Control(control, agent)).start()
     if module is None:
         sys.argv = argv
         sys.path[0] = os.path.dirname(os.path.abspath(target))
@@ -305,22 +324,24 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``agent [--no-echo] [--control FD] TRACE (-m MODULE | SCRIPT) args...``.
+    """``agent [--no-echo] [--control FD] [--step] TRACE (-m MODULE | SCRIPT) args...``.
 
     The options come before TRACE, which is an absolute path, so never starts with ``--``.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    echo, control = True, None
+    echo, control, step = True, None, False
     while argv[0].startswith("--"):
         option = argv.pop(0)
         if option == "--no-echo":
             echo = False
+        elif option == "--step":
+            step = True
         elif option == "--control":
             control = int(argv.pop(0))
         else:
             raise SystemExit(f"loopviz agent: unknown option {option}")
     trace_path = argv.pop(0)
     if argv[0] == "-m":
-        run(trace_path, argv[1], argv[1], argv[2:], echo=echo, control=control)
+        run(trace_path, argv[1], argv[1], argv[2:], echo=echo, control=control, step=step)
     else:
-        run(trace_path, None, argv[0], argv[1:], echo=echo, control=control)
+        run(trace_path, None, argv[0], argv[1:], echo=echo, control=control, step=step)

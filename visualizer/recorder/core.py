@@ -22,6 +22,9 @@ from ..trace.format import encode_batch, encode_header
 
 clock = time.perf_counter_ns
 
+# The Stepper (recorder/stepper.py) new loops are handed to, while a viewer steps the program.
+stepper: Any = None
+
 # A loop flushes its buffer when it holds this many items, or before it blocks in select.
 FLUSH_ITEMS = 1 << 15
 # ... and at least this often when it never blocks, so a live viewer sees a busy program.

@@ -62,6 +62,7 @@ _MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES
 _MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
 _MAX_TIMEOUT = base_events.MAXIMUM_SELECT_TIMEOUT
 _WOKE_FLUSH_NS = 1_000_000  # a select that waited longer than this is followed by a flush
+QUEUED_MAX = 200  # the most ready handles a PAUSED record describes
 
 SELECT = schema.SELECT
 IO_EVENT = schema.IO_EVENT
@@ -99,7 +100,7 @@ class _State:
     __slots__ = (
         "rec", "src", "buf", "lock", "last_flush", "strings", "sid", "sites", "tasks",
         "names", "cancels", "timers", "timer_seq", "sleeps", "closed", "fresh", "offset",
-        "waits", "codes", "on_gone",
+        "waits", "codes", "on_gone", "gate",
     )  # fmt: skip
 
     def __init__(self, recorder: core.Recorder, owner: Any) -> None:
@@ -127,6 +128,7 @@ class _State:
         self.waits: dict[tuple[int, ...], tuple[int, int, int, int]] = {}
         self.codes: set[Any] = set()
         self.on_gone = self.task_gone  # one bound method for every task's weakref
+        self.gate: Any = core.stepper  # a Stepper, while the program is being stepped
 
     def put_foreign(self, *items: Any) -> None:
         """Append from a thread that is not running the loop (a GC callback, say)."""
@@ -204,6 +206,8 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         name = task.get_name() if isinstance(task, _TASK_TYPES) else repr(task)
         lv.names[tid] = name
         lv.fresh.append(tid)
+        if lv.gate is not None:
+            lv.gate.saw("task")
         lv.buf.extend((
             schema.TASK_NEW, t, tid, name, self._lv_intern(coro_name),
             self._lv_creation_site(caller), 0 if parent is None else id(parent), eager,
@@ -237,6 +241,8 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             self._lv_adopt(task)
         buf = self._lv.buf
         if task.done():
+            if self._lv.gate is not None:
+                self._lv.gate.saw("done")
             if task.cancelling():
                 self._lv_cancel_check(task, t)  # asked while it was ready, and it carried on
             # Renamed since? (Names given at creation are read by _lv_check_names.)
@@ -404,6 +410,13 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                 handle = heapq.heappop(scheduled)
                 handle._scheduled = False
 
+        gate = self._lv.gate
+        if gate is not None:
+            if gate.applies(self):
+                gate.at_top(self)  # may hold the loop here, its clock standing still
+            else:
+                gate = None
+
         ready = self._ready
         timeout = None
         if ready or self._stopping:
@@ -456,7 +469,13 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         ntodo = len(ready)
         ext((READY, _clock(), qlen_io, ntodo, len(scheduled)))
         handle = key = None  # this frame outlives the handles in a kept traceback's f_back
-        if self._debug:
+        if gate is not None:
+            if qlen_io > qlen:
+                gate.saw("io", qlen_io - qlen)
+            if ntodo > qlen_io:
+                gate.saw("timer", ntodo - qlen_io)
+            self._lv_run_ready_gated(ready, ntodo, gate)
+        elif self._debug:
             self._lv_run_ready_debug(ready, ntodo)
         else:
             self._lv_run_ready(ready, ntodo, ext)
@@ -530,6 +549,76 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             raise
         finally:
             handle = None
+
+    def _lv_run_ready_gated(self, ready: Any, ntodo: int, gate: Any) -> None:
+        """The same under a stepper, which may hold the loop before each handle."""
+        handle = None
+        run = self._lv_run_debug if self._debug else None
+        try:
+            for k in range(1, ntodo + 1):
+                handle = ready.popleft()
+                if handle._cancelled:
+                    self._lv.buf.extend((SKIP, len(ready)))
+                    continue
+                gate.at_handle(self, handle, k, ntodo)
+                self._lv_run_handle(handle, ready, run)
+        except BaseException:
+            self._lv.buf.extend((ABORT, _clock(), len(ready)))
+            raise
+        finally:
+            handle = None
+
+    def _lv_select_timeout(self) -> tuple[float | None, int]:
+        """The timeout this iteration's select will get, as _run_once works it out, and why."""
+        if self._ready:
+            return 0, schema.WHY_READY
+        if self._stopping:
+            return 0, schema.WHY_STOPPING
+        scheduled = self._scheduled
+        if not scheduled:
+            return None, schema.WHY_NOTHING
+        timeout = min(max(0, scheduled[0]._when - self.time()), _MAX_TIMEOUT)
+        return timeout, schema.WHY_TIMER
+
+    def _lv_paused(
+        self, point: int, k: int, n: int, timeout: float | None, why: int, handle: Any
+    ) -> None:
+        """Say that a stepper holds the loop here, with what is queued, and let a viewer see."""
+        ready = list(self._ready)[:QUEUED_MAX]
+        if handle is not None:
+            ready.insert(0, handle)
+        timeout_ns = -1 if timeout is None else int(timeout * 1e9)
+        buf = self._lv.buf
+        buf.extend((schema.PAUSED, _clock(), point, k, n, timeout_ns, why, len(ready)))
+        for queued in ready:
+            task = _task_of(queued._callback)
+            if task is None:
+                what, where = self._lv_what(queued._callback), 0
+            else:
+                woken = type(queued._callback) is _BuiltinMethod  # task_wakeup
+                what = self._lv_intern("wakeup" if woken else "step")
+                where = self._lv_resume_site(task)
+            buf.extend((schema.QUEUED, 0 if task is None else id(task), what, where))
+        self._lv.rec.on_idle()  # what the program printed, up to here
+        self._lv_flush()
+
+    def _lv_resume_site(self, task: Any) -> int:
+        """The string id of "file:line in f" where `task` goes on from: the innermost
+        coroutine of its await chain (its first line, if it never ran)."""
+        coro = None if _GET_CORO_UNSAFE and task.done() else task.get_coro()
+        frame = None
+        while type(coro) in (_CORO, _GEN):
+            inner = coro.cr_frame if type(coro) is _CORO else coro.gi_frame
+            if inner is not None and (frame is None or not waits.is_library_frame(inner)):
+                frame = inner  # the innermost of the program's own, not asyncio's Queue.get
+            coro = coro.cr_await if type(coro) is _CORO else coro.gi_yieldfrom
+        if frame is None:
+            return 0
+        return self._lv_intern(waits.format_site(frame.f_code, frame.f_lineno))
+
+    def _lv_resumed(self) -> None:
+        self._lv.buf.extend((schema.RESUMED, _clock()))
+        self._lv_flush()
 
     def _lv_run_handle(self, handle: Any, ready: Any, run: Any) -> None:
         """Run any handle and record it: a task step, or a plain callback."""
@@ -677,6 +766,8 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             exc = context.get("exception")
             detail = waits.format_exception(exc) if isinstance(exc, BaseException) else ""
             self._lv_note(schema.EXCEPTION, task, str(context.get("message", "")), detail)
+            if self._lv.gate is not None:
+                self._lv.gate.saw("error")
         except Exception:
             pass  # the program's own handler must run whatever the recorder thinks
         super().call_exception_handler(context)

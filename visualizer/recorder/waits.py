@@ -11,7 +11,7 @@ import asyncio
 import functools
 import os
 import sys
-from types import CodeType, FrameType
+from types import CodeType, FrameType, ModuleType
 from typing import Any
 
 from ..trace import schema
@@ -152,7 +152,7 @@ def describe_callback(callback: Any) -> str:
     if name is None:
         return type(callback).__qualname__
     owner = getattr(callback, "__self__", None)
-    if owner is not None and not isinstance(owner, type) and "." not in name:
+    if owner is not None and not isinstance(owner, (type, ModuleType)) and "." not in name:
         # a builtin bound method: say whose
         return f"{type(owner).__qualname__}.{name}"
     return name

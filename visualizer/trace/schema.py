@@ -59,6 +59,9 @@ class Kind(IntEnum):
     DROPPED = 29
     ABORT = 30
     IDLE = 31
+    PAUSED = 32
+    QUEUED = 33
+    RESUMED = 34
 
 
 STR: Final = int(Kind.STR)
@@ -92,6 +95,9 @@ EXIT: Final = int(Kind.EXIT)
 DROPPED: Final = int(Kind.DROPPED)
 ABORT: Final = int(Kind.ABORT)
 IDLE: Final = int(Kind.IDLE)
+PAUSED: Final = int(Kind.PAUSED)
+QUEUED: Final = int(Kind.QUEUED)
+RESUMED: Final = int(Kind.RESUMED)
 
 FIELDS: Final[dict[int, tuple[str, ...]]] = {
     STR: ("id", "text"),
@@ -145,6 +151,16 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
     # the loop is about to block in select (timeout_ns -1: until I/O); its SELECT follows. A
     # viewer that saw this last knows the loop is idle, not stuck in a callback.
     IDLE: ("t", "timeout_ns"),
+    # A stepper holds the loop at a step point (POINT_*): the top of an iteration, before its
+    # select (timeout_ns: the select's timeout, -1 none; why: WHY_*), or before the k-th of the
+    # iteration's n handles. `queued` QUEUED records follow: the handle about to run first (at a
+    # POINT_HANDLE), then the ready queue in order. The program's clock stands still until
+    # RESUMED (t: the same time, as the program sees it).
+    PAUSED: ("t", "point", "k", "n", "timeout_ns", "why", "queued"),
+    # task: id() of the task the handle steps or wakes (0: none); what$: the callback in words;
+    # where$: for a task, "file:line" where its coroutine will go on from ("" otherwise).
+    QUEUED: ("task", "what$", "where$"),
+    RESUMED: ("t",),
 }
 
 
@@ -198,6 +214,15 @@ OUTCOME_NAMES: Final[dict[int, str]] = {
     OUTCOME_CANCELLED: "cancelled",
     OUTCOME_FAILED: "failed",
 }
+
+# PAUSED.point: where in `_run_once` a stepper holds the loop.
+POINT_TOP: Final = 1
+POINT_HANDLE: Final = 2
+# PAUSED.why: what chose the select's timeout.
+WHY_READY: Final = 1  # handles are ready: 0, a poll
+WHY_TIMER: Final = 2  # until the earliest timer is due
+WHY_NOTHING: Final = 3  # no handles, no timers: until I/O (or another thread) wakes it
+WHY_STOPPING: Final = 4  # loop.stop() was called: 0, to end run_forever
 
 # Interest masks, as selectors uses them.
 READ: Final = 1
