@@ -88,6 +88,10 @@ def _command(program: Program, trace: Path, cmd: str, **fields: Any) -> tuple[An
     return _held(trace)[-1]
 
 
+def _kinds(path: Path, *kinds: int) -> list[int]:
+    return [r[0] for r in _loop_records(path) if r[0] in kinds]
+
+
 def _names(path: Path) -> dict[int, str]:
     """The tasks' names by id, in the order they were made (main, a, b)."""
     return {r[2]: r[3] for r in _loop_records(path) if r[0] == schema.TASK_NEW}
@@ -111,14 +115,17 @@ def test_the_program_starts_held_and_each_step_runs_exactly_one_callback(tmp_pat
         program.send("continue")
         _wait_for(lambda: program.poll() is not None, "the program to end")
     assert program.poll() == 0
-    stepped_order = _order(trace)
+    stepped_order, stepped_trace = _order(trace), trace
 
     plain = tmp_path / "plain"
     plain.mkdir()
     with stepped(plain, TURNS, step=False) as (program, trace):
         _wait_for(lambda: program.poll() is not None, "the plain run to end")
-    # the same callbacks in the same order as a run nobody stepped
+    # the same callbacks in the same order as a run nobody stepped, in as many iterations
     assert stepped_order == _order(trace) and len(stepped_order) > 10
+    assert _kinds(stepped_trace, schema.SELECT, schema.READY) == _kinds(
+        trace, schema.SELECT, schema.READY
+    )
 
 
 def test_a_hold_says_what_is_queued_and_what_runs_next(tmp_path):

@@ -414,6 +414,8 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         if gate is not None:
             if gate.applies(self):
                 gate.at_top(self)  # may hold the loop here, its clock standing still
+                buf = self._lv.buf  # a hold flushes: what follows goes in the new buffer
+                ext = buf.extend
             else:
                 gate = None
 
@@ -616,8 +618,8 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
             return 0
         return self._lv_intern(waits.format_site(frame.f_code, frame.f_lineno))
 
-    def _lv_resumed(self) -> None:
-        self._lv.buf.extend((schema.RESUMED, _clock()))
+    def _lv_resumed(self, lag: int) -> None:
+        self._lv.buf.extend((schema.RESUMED, _clock(), lag))
         self._lv_flush()
 
     def _lv_run_handle(self, handle: Any, ready: Any, run: Any) -> None:

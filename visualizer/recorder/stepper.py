@@ -226,7 +226,7 @@ class Stepper:
                     self.cond.wait(0.2)
         finally:
             self.clock.release()
-            loop._lv_resumed()
+            loop._lv_resumed(self.clock.lag())
 
 
 def install(*, hold: bool) -> Stepper:

@@ -155,12 +155,13 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
     # select (timeout_ns: the select's timeout, -1 none; why: WHY_*), or before the k-th of the
     # iteration's n handles. `queued` QUEUED records follow: the handle about to run first (at a
     # POINT_HANDLE), then the ready queue in order. The program's clock stands still until
-    # RESUMED (t: the same time, as the program sees it).
+    # RESUMED (t: about the same time, as the program sees it).
     PAUSED: ("t", "point", "k", "n", "timeout_ns", "why", "queued"),
     # task: id() of the task the handle steps or wakes (0: none); what$: the callback in words;
     # where$: for a task, "file:line" where its coroutine will go on from ("" otherwise).
     QUEUED: ("task", "what$", "where$"),
-    RESUMED: ("t",),
+    # lag_ns: how far the program's clock is behind the real one now, all holds together.
+    RESUMED: ("t", "lag_ns"),
 }
 
 
