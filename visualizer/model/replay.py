@@ -18,30 +18,34 @@ those and the step rows.
 from __future__ import annotations
 
 import os
+import struct
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from functools import partial
-from itertools import chain, repeat
+from itertools import chain, islice, repeat
 from typing import Any
 
 from ..trace import schema
-from ..trace.reader import Trace, read_trace, records
-from .series import LONG_HANDLE_NS, Activity, LoopSeries, append_int64, int64
+from ..trace.reader import Trace, layout, read_trace
+from .series import INT64, LONG_HANDLE_NS, Activity, LoopSeries, append_int64, int64
 from .state import (
     FINISHED,
     LAG_BUCKET,
     LAG_BUCKETS,
     NO_WAKER,
     OUTCOME_STATES,
+    ROW,
     WAITING_STATES,
     YIELDED,
     Entry,
+    Held,
     Loop,
     LoopError,
     Mark,
     Origin,
     Output,
+    Queued,
     Registry,
     Scheduled,
     State,
@@ -52,18 +56,35 @@ from .state import (
 from .timeindex import Event, EventKind, Snapshot, TimeIndex
 
 READY = State.READY
+# Origins a handle's replay names: module globals load faster than enum members (on 3.11).
+TASK, CALLBACK, OUTSIDE = Origin.TASK, Origin.CALLBACK, Origin.OUTSIDE
+STEP_YIELD = schema.STEP_YIELD
 SELECTING, HANDLES = Activity.SELECT, Activity.HANDLES
 Record = tuple[Any, ...]
 # Records whose first field is not a time.
-_UNTIMED = frozenset({schema.STR, schema.IO_EVENT, schema.TIMER_DUE, schema.SKIP})
+_UNTIMED = frozenset({schema.STR, schema.IO_EVENT, schema.TIMER_DUE, schema.SKIP, schema.QUEUED})
+# A record's length in a batch, its kind included.
+_LENGTH = {kind: n + 1 for kind, n in schema.ARITY.items()}
+# A step row (see Task.rows) as the bytes of its array.
+_pack_row = struct.Struct(f"{ROW}{INT64}").pack
 
 
-def _loop_span(recs: list[Record]) -> tuple[int, int] | None:
+def _loop_span(tb: tuple[Any, ...], starts: list[int]) -> tuple[int, int] | None:
     """The first and last time in a loop's batch: its records come in the order they happened."""
-    first = next((r[1] for r in recs if r[0] not in _UNTIMED), None)
+    first = next((tb[at + 1] for at in starts if tb[at] not in _UNTIMED), None)
     if first is None:
         return None
-    return first, next(r[1] for r in reversed(recs) if r[0] not in _UNTIMED)
+    return first, next(tb[at + 1] for at in reversed(starts) if tb[at] not in _UNTIMED)
+
+
+# Scheduled((t, origin, ref, via)): a NamedTuple's own constructor is Python code, this is C.
+_new_scheduled = partial(tuple.__new__, Scheduled)
+
+
+def _entries(t: int, origin: Origin, refs: Iterator[int]) -> Iterator[Entry]:
+    """Ready-queue entries ``(t, Scheduled(t, origin, ref))``, one for each of `refs`, made in
+    C (an I/O phase queues a handle for every ready fd)."""
+    return zip(repeat(t), map(_new_scheduled, zip(repeat(t), repeat(origin), refs, repeat(None))))
 
 
 def _text(strings: dict[int, str], sid: int) -> str:
@@ -83,8 +104,8 @@ class _LoopReplay:
         self.registry = model.registry
         self.strings: dict[int, str] = {}
         self.tasks: dict[int, int] = {}  # the task's id() in the program -> Model.tasks index
-        # (wait, site id, chain id) -> Registry suspension code
-        self.suspensions: dict[tuple[int, int, int], int] = {}
+        # (wait, site id, chain id) -> (Registry suspension code, the state it leaves a task in)
+        self.suspensions: dict[tuple[int, int, int], tuple[int, State]] = {}
         self.handle_begin = 0
         self.counts = self.registry.counts
         self.lag = [0, 0]  # the current second of loop.lag_buckets: [start, max lag]
@@ -126,7 +147,7 @@ class _LoopReplay:
         queue = self.queue
         missing = qlen - len(queue)
         if missing > 0:
-            queue.extend(next(entries) for _ in range(missing))
+            queue.extend(islice(entries, missing))
         elif missing < 0:
             self._forget(-missing)
 
@@ -193,7 +214,11 @@ class _LoopReplay:
 
     def _handle_done(self, t: int, qlen: int, entry: Entry | None) -> None:
         """A handle that began at `handle_begin` ended at `t`, having queued `entry`s."""
-        self._fill(qlen, entry)
+        missing = qlen - len(self.queue)
+        if missing == 1:  # the commonest cases of _fill, without the call
+            self.queue.append(entry)  # type: ignore[arg-type]
+        elif missing:
+            self._fill(qlen, entry)
         if qlen != self.ready_last:
             self._note_ready(t)
         if self.threadsafe:
@@ -215,14 +240,16 @@ class _LoopReplay:
     def step(self, after: State, suspension: int, ref: int, r: Record) -> Task:
         """The step record `r` (``STEP_*, t, task, qlen, ...``) leaves its task `after`.
 
-        Nearly every record of a busy program is a step, so this is written out in one function
-        (STEP_YIELD's handler, through a partial): a Python call costs as much as several lines.
+        Nearly every record of a busy program is a step, so this is written out in one function:
+        a Python call costs as much as several lines. `yields` repeats it for runs of STEP_YIELD
+        (what changes here changes there too).
         """
         t = r[1]
         ident = r[2]
         qlen = r[3]
-        index = self.tasks.get(ident)
-        if index is None:
+        try:
+            index = self.tasks[ident]
+        except KeyError:
             index = self.task_index(ident, t)
         task = self.all_tasks[index]
         eager_begin = self.eager_next.pop(index, None) if self.eager_next else None
@@ -232,19 +259,20 @@ class _LoopReplay:
             waker_t, who = queue.popleft() if queue else self._pop(t)
             waker = who if type(who) is int else self.registry.keep(who)  # type: ignore[arg-type]
             # already ready (new, or it yielded): since then; else since its wakeup was queued
-            if task.state == READY:
+            if task.state is READY:  # states are State members: `is` skips IntEnum's ==
                 ready_since = task.since
             else:
                 ready_since = waker_t if waker_t < begin else begin
         else:
             begin = ready_since = waker_t = eager_begin
             waker = NO_WAKER
-        row = [begin, t, ready_since, waker_t, waker, suspension, ref]
+        # packed to bytes: cheaper than an array converting a list one int at a time
         try:
-            task.rows.fromlist(row)
-        except OverflowError:  # ints past 64 bits: a damaged or forged trace
+            task.rows.frombytes(_pack_row(begin, t, ready_since, waker_t, waker, suspension, ref))
+        except struct.error:  # ints past 64 bits: a damaged or forged trace
+            row = [begin, t, ready_since, waker_t, waker, suspension, ref]
             task.rows.fromlist([int64(value) for value in row])
-        if after != task.state:  # as Task.enter
+        if after is not task.state:  # as Task.enter
             counts = self.counts
             counts[task.state] -= 1
             counts[after] += 1
@@ -288,6 +316,97 @@ class _LoopReplay:
             self._next_lag_second(begin, delay)
         return task
 
+    def yields(self, tb: tuple[Any, ...], pos: int, end: int) -> int:
+        """Replay the STEP_YIELD records from `tb[pos]` on, as `step`; return where they end.
+
+        A busy program's trace is mostly runs of these (every task in the ready queue yields in
+        turn), so they are replayed in place, without a tuple or a call per record: `step`
+        written out once more, its state kept in locals for the run. A run that would need one of
+        `step`'s rare paths (an eager task's first step, a thread's pending callbacks) goes
+        through `step` itself.
+        """
+        if self.eager_next or self.threadsafe:
+            while pos < end and tb[pos] == STEP_YIELD:
+                self.step(READY, YIELDED, 0, tb[pos : pos + 4])
+                pos += 4
+            return pos
+        if self.eager_begins:
+            self.eager_begins.clear()  # as the first step's end does: nothing else reads them
+        tasks = self.tasks
+        all_tasks = self.all_tasks
+        queue = self.queue
+        popleft = queue.popleft
+        keep = self.registry.keep
+        pack_row = _pack_row
+        counts = self.counts
+        loop = self.loop
+        lag = self.lag
+        lag_end = self.lag_end
+        handle_begin = self.handle_begin
+        steps = busy = 0  # added to the loop's counts when the run ends
+        try:
+            while pos < end and tb[pos] == STEP_YIELD:
+                begin = handle_begin
+                t = tb[pos + 1]
+                ident = tb[pos + 2]
+                qlen = tb[pos + 3]
+                pos += 4
+                try:
+                    index = tasks[ident]
+                except KeyError:
+                    index = self.task_index(ident, t)
+                task = all_tasks[index]
+                waker_t, who = popleft() if queue else (t, _new_scheduled((t, OUTSIDE, "", None)))
+                waker = who if type(who) is int else keep(who)  # type: ignore[arg-type]
+                if task.state is READY:
+                    ready_since = task.since
+                else:
+                    ready_since = waker_t if waker_t < begin else begin
+                    counts[task.state] -= 1
+                    counts[READY] += 1
+                    task.state = READY
+                try:
+                    task.rows.frombytes(pack_row(begin, t, ready_since, waker_t, waker, YIELDED, 0))
+                except struct.error:  # as in `step`
+                    row = [begin, t, ready_since, waker_t, waker, YIELDED, 0]
+                    task.rows.fromlist([int64(value) for value in row])
+                task.since = t
+                duration = t - begin
+                task.busy += duration
+                if duration > task.longest_step:
+                    task.longest_step = duration
+                delay = begin - ready_since if begin > ready_since else 0
+                task.scheduled_delay += delay
+                missing = qlen - len(queue)
+                if missing == 1:
+                    queue.append((t, index))
+                elif missing:
+                    self._fill(qlen, (t, index))
+                if qlen != self.ready_last:
+                    self._note_ready(t)
+                steps += 1
+                busy += duration
+                if duration > loop.longest_handle:
+                    loop.longest_handle = duration
+                if duration >= LONG_HANDLE_NS:
+                    self._long_handle(begin, t, index)
+                handle_begin = t
+                loop.lag = delay
+                if begin < lag_end:
+                    if delay > lag[1]:
+                        lag[1] = delay
+                        self._note_lag(begin, delay)
+                else:
+                    self._next_lag_second(begin, delay)
+                    lag = self.lag
+                    lag_end = self.lag_end
+        finally:
+            self.handle_begin = handle_begin
+            loop.handles += steps
+            loop.steps += steps
+            loop.busy_time += busy
+        return pos
+
     def _next_lag_second(self, begin: int, lag: int) -> None:
         """The first step in a new second of loop.lag_buckets; the seconds skipped had none."""
         start = begin - begin % LAG_BUCKET
@@ -310,12 +429,13 @@ class _LoopReplay:
             self.task_index(ident, t)  # a placeholder for the stepping task comes first
             ref = self.task_index(ref, t)
         key = (wait, site_id, chain_id)
-        suspension = self.suspensions.get(key)
-        if suspension is None:
-            suspension = self.suspensions[key] = self.registry.suspension(
-                wait, self.text(site_id), self.text(chain_id)
-            )
-        self.step(wait_state(wait), suspension, ref, r)
+        try:
+            suspension, after = self.suspensions[key]
+        except KeyError:
+            suspension = self.registry.suspension(wait, self.text(site_id), self.text(chain_id))
+            after = wait_state(wait)
+            self.suspensions[key] = suspension, after
+        self.step(after, suspension, ref, r)
 
     def _on_step_done(self, r: Record) -> None:
         _, t, _, _, outcome, detail = r
@@ -486,10 +606,8 @@ class _LoopReplay:
     def _on_ready(self, r: Record) -> None:
         _, t, qlen_io, ntodo, _timers = r
         end = self.select_end
-        io = chain(self.io_fds, repeat(-1))
-        self._fill_from(qlen_io, ((end, Scheduled(end, Origin.IO, fd)) for fd in io))
-        due = chain(self.due, repeat(0))
-        self._fill_from(ntodo, ((t, Scheduled(t, Origin.TIMER, seq)) for seq in due))
+        self._fill_from(qlen_io, _entries(end, Origin.IO, chain(self.io_fds, repeat(-1))))
+        self._fill_from(ntodo, _entries(t, Origin.TIMER, chain(self.due, repeat(0))))
         if ntodo != self.ready_last:
             self._note_ready(t)
         self.handle_begin = t
@@ -499,14 +617,22 @@ class _LoopReplay:
 
     def _on_callback(self, r: Record) -> None:
         _, t, qlen, what = r
-        scheduled_by = scheduled(self._pop(t))
-        if scheduled_by.origin == Origin.CALLBACK:
-            # keep chains of callbacks one deep: what set them off is what a person asks
-            scheduled_by = scheduled_by.via  # type: ignore[assignment]
+        queue = self.queue
+        # scheduled(self._pop(t)), written out: callbacks are the commonest handles after steps
+        if queue:
+            when, scheduled_by = queue.popleft()
+            if type(scheduled_by) is int:
+                scheduled_by = _new_scheduled((when, TASK, scheduled_by, None))
+            elif scheduled_by.origin is CALLBACK:
+                # keep chains of callbacks one deep: what set them off is what a person asks
+                scheduled_by = scheduled_by.via  # type: ignore[assignment]
+        else:
+            scheduled_by = _new_scheduled((t, OUTSIDE, "", None))
         self.loop.callbacks += 1
         entry = None
-        if qlen > len(self.queue):
-            entry = (t, Scheduled(t, Origin.CALLBACK, self.text(what), scheduled_by))
+        if qlen > len(queue):
+            text = _text(self.strings, what)
+            entry = (t, _new_scheduled((t, CALLBACK, text, scheduled_by)))
         self._handle_done(t, qlen, entry)
 
     def _on_skip(self, r: Record) -> None:
@@ -552,6 +678,28 @@ class _LoopReplay:
 
     _on_exception = _on_mark
 
+    # -- a stepper's holds --------------------------------------------------------------------
+
+    def _on_paused(self, r: Record) -> None:
+        _, t, point, k, n, timeout, why, queued = r
+        loop = self.loop
+        loop.held = Held(t, point, k, n, None if timeout < 0 else timeout, why, [], queued)
+        loop.holds += 1
+        loop.idle_since = None  # held, not idle: the viewer says which
+
+    def _on_queued(self, r: Record) -> None:
+        held = self.loop.held
+        if held is None or held.expected <= 0:
+            return  # not after a PAUSED (a damaged trace): nothing to add it to
+        held.expected -= 1
+        _, ident, what, where = r
+        index = self.tasks.get(ident) if ident else None
+        held.queue.append(Queued(index, self.text(what), self.text(where)))
+
+    def _on_resumed(self, r: Record) -> None:
+        self.loop.held = None
+        self.model.held_ns = max(self.model.held_ns, r[2])
+
 
 def _ignore(r: Record) -> None:
     """Records the model has nothing to take from (process records in a loop's source)."""
@@ -572,6 +720,7 @@ class Model:
         self.truncated = False
         self.dropped = 0
         self.records = 0
+        self.held_ns = 0  # how far a stepper has set the program's clock behind the real one
         self.start: int | None = None
         self.end = 0
         self.registry = Registry(self.tasks)
@@ -599,23 +748,33 @@ class Model:
 
     def feed(self, batch: list[Any]) -> None:
         """Replay one batch (``[source, kind, fields...]``)."""
-        recs = records(batch)
-        self.records += len(recs)
-        if batch[0] == 0:
-            self._feed_process(recs)
+        # Checked whole, as `records` checks it, before any of it is replayed; but read in place.
+        tb, starts = layout(batch)
+        self.records += len(starts)
+        if tb[0] == 0:
+            self._feed_process([tb[start : start + _LENGTH[tb[start]]] for start in starts])
         else:
-            self._feed_loop(batch[0], recs)
+            self._feed_loop(tb[0], tb, starts)
 
-    def _feed_loop(self, source: int, recs: list[Record]) -> None:
-        span = _loop_span(recs)
+    def _feed_loop(self, source: int, tb: tuple[Any, ...], starts: list[int]) -> None:
+        span = _loop_span(tb, starts)
         if span is not None:
             self._saw(*span)
         replay = self._replays.get(source)
         if replay is None:
             replay = self._replay(source, self.end if span is None else span[0])
         handlers = replay.handlers
-        for record in recs:
-            handlers[record[0]](record)
+        length = _LENGTH
+        pos, end = 1, len(tb)
+        yields = replay.yields
+        while pos < end:
+            kind = tb[pos]
+            if kind == STEP_YIELD:
+                pos = yields(tb, pos, end)
+            else:
+                nxt = pos + length[kind]
+                handlers[kind](tb[pos:nxt])
+                pos = nxt
 
     def _feed_process(self, recs: list[Record]) -> None:
         # from any thread of the program: not in time order

@@ -378,6 +378,34 @@ LAG_BUCKETS = 3_600  # ...for the last hour at most
 
 
 @dataclass(slots=True)
+class Queued:
+    """A handle in the ready queue of a held loop (a QUEUED record), as the stepper saw it."""
+
+    task: int | None  # the task it steps or wakes (its index in Model.tasks), if any
+    what: str  # "step", "wakeup", or the callback's name
+    where: str  # for a task: "file:line in f" where its coroutine goes on from
+
+
+@dataclass(slots=True)
+class Held:
+    """Where a stepper holds a loop (a PAUSED record), until it is let go (RESUMED)."""
+
+    t: int
+    point: int  # schema.POINT_TOP (before the select) or POINT_HANDLE (before handle k of n)
+    k: int
+    n: int
+    timeout: int | None  # POINT_TOP: the select's timeout (ns; None: until I/O)
+    why: int  # POINT_TOP: what chose that timeout (schema.WHY_*)
+    queue: list[Queued] = field(default_factory=list)  # at POINT_HANDLE, the next to run first
+    expected: int = 0  # QUEUED records still to come
+
+    @property
+    def next(self) -> Queued | None:
+        """The handle about to run (at a POINT_HANDLE)."""
+        return self.queue[0] if self.point == schema.POINT_HANDLE and self.queue else None
+
+
+@dataclass(slots=True)
 class Loop:
     """One event loop (a source of the trace)."""
 
@@ -411,6 +439,8 @@ class Loop:
         default_factory=lambda: deque(maxlen=LAG_BUCKETS), repr=False
     )
     series: LoopSeries = field(default_factory=LoopSeries, repr=False)  # the loop over time
+    held: Held | None = None  # where a stepper holds it now (None: not held)
+    holds: int = 0  # how many times a stepper held it
 
     @property
     def ready(self) -> Ready:

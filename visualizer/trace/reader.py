@@ -14,9 +14,9 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from itertools import compress
+from itertools import accumulate, compress
 from operator import itemgetter
 from typing import Any, BinaryIO
 
@@ -304,20 +304,60 @@ def records(batch: list[Any] | tuple[Any, ...], *, validate: bool = True) -> lis
             pos = nxt
     except (KeyError, TypeError):  # unknown or unhashable kind
         raise TraceError(_explain(batch) or "") from None
-    if pos != end or (validate and not _fields_ok(tb, out)):
+    if pos != end or (
+        validate
+        and not _fields_ok(tb, list(map(_first, out)), accumulate(map(len, out), initial=1))
+    ):
         problem = _explain(batch, validate=validate)
         if problem is not None:
             raise TraceError(problem)
     return out
 
 
-def _fields_ok(tb: tuple[Any, ...], out: list[tuple[Any, ...]]) -> bool:
+def layout(
+    batch: list[Any] | tuple[Any, ...], *, validate: bool = True
+) -> tuple[tuple[Any, ...], list[int]]:
+    """Check a batch exactly as `records` does, without splitting it: return the batch as a
+    tuple and where each of its records starts (the position of its kind).
+
+    For a consumer that reads the records in place (the model's replay): a tuple per record
+    costs more than replaying most records does.
+    """
+    if type(batch) is not list and type(batch) is not tuple:
+        raise TraceError(_explain(batch) or "")
+    tb = tuple(batch)
+    end = len(tb)
+    if not end or not isinstance(tb[0], int):
+        raise TraceError(_explain(batch) or "")
+    step = _STEP
+    starts: list[int] = []
+    append = starts.append
+    pos = 1
+    try:
+        while pos < end:
+            append(pos)
+            pos += step[tb[pos]]
+    except (KeyError, TypeError):  # unknown or unhashable kind
+        raise TraceError(_explain(batch) or "") from None
+    if pos != end or (validate and not _fields_ok(tb, _kinds(tb, starts), starts)):
+        problem = _explain(batch, validate=validate)
+        if problem is not None:
+            raise TraceError(problem)
+    return tb, starts
+
+
+def _kinds(tb: tuple[Any, ...], starts: list[int]) -> Sequence[Any]:
+    """The kind of each record (`itemgetter` picks them all in one C call)."""
+    return itemgetter(*starts)(tb) if len(starts) > 1 else [tb[start] for start in starts]
+
+
+def _fields_ok(tb: tuple[Any, ...], kinds: Sequence[Any], starts: Iterable[int]) -> bool:
     """Fast check that every field has its schema type (False: let `_explain` look closer).
 
-    It never accepts a batch `_explain` rejects; it may send an odd but valid one (an int or str
-    subclass) to `_explain`, which has the last word.
+    `kinds` and `starts` are the kind of each record and its position in `tb`. It never accepts
+    a batch `_explain` rejects; it may send an odd but valid one (an int or str subclass) to
+    `_explain`, which has the last word.
     """
-    kinds = list(map(_first, out))
     if _STR_KINDS.isdisjoint(kinds):
         # Ints only: `sum` is a C loop that fails on a str, None or container and turns float.
         try:
@@ -329,10 +369,10 @@ def _fields_ok(tb: tuple[Any, ...], out: list[tuple[Any, ...]]) -> bool:
     types = list(map(type, tb))
     strs = 0
     str_slots = _STR_SLOTS
-    for record in compress(out, map(_STR_KINDS.__contains__, kinds)):
-        slots = str_slots[record[0]]
+    for start in compress(starts, map(_STR_KINDS.__contains__, kinds)):
+        slots = str_slots[tb[start]]
         for slot in slots:
-            if type(record[slot]) is not str:
+            if types[start + slot] is not str:
                 return False
         strs += len(slots)
     return len(types) - types.count(int) == strs
