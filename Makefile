@@ -12,7 +12,7 @@ $(BIN)/loopviz: pyproject.toml
 	touch $@
 
 demo: $(BIN)/loopviz
-	$(BIN)/loopviz run -o demo.lvtrace examples/producer_consumer.py
+	$(BIN)/loopviz step -o demo.lvtrace examples/hello.py
 
 # Lint once, then the suite (and CPython's asyncio tests under the recorder) on every
 # Python 3.11+ that pyenv provides, or on python3 alone where there is no pyenv.

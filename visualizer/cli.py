@@ -55,6 +55,28 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
     run.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args...]")
 
+    step = commands.add_parser(
+        "step",
+        help="run a program one callback at a time, with the loop's internals shown",
+        description="Start a program held before its first callback and step it: '.' runs one "
+        "callback, '}' runs to the next loop iteration, 'u' until the selected task's next step, "
+        "'a' plays on by itself, space runs it on and holds it again. While it is held its "
+        "clock stands still. Otherwise as 'loopviz run'.",
+    )
+    step.add_argument("-o", "--output", metavar="FILE", help="trace file to keep")
+    step.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
+    step.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args...]")
+
+    examples = commands.add_parser(
+        "examples",
+        help="list the example programs, and open one in the stepper",
+        description="List the example programs that come with loopviz, one line each. Give a "
+        "number or a name to open that example in the stepper ('loopviz examples 1'); with "
+        "none, on a terminal, it asks which.",
+    )
+    examples.add_argument("choice", nargs="?", help="an example's number or name")
+    examples.add_argument("--list", action="store_true", help="only list them, don't ask")
+
     replay = commands.add_parser(
         "replay",
         help="open a recorded trace in the viewer",
@@ -100,8 +122,10 @@ def main(argv: list[str] | None = None) -> int:
             return _record(args)
         if args.command == "summary":
             return _summary(args)
-        if args.command == "run":
+        if args.command in ("run", "step"):
             return _run(args)
+        if args.command == "examples":
+            return _examples(args)
         if args.command == "replay":
             return _replay(args)
         if args.command == "export":
@@ -177,9 +201,11 @@ def _wait_for_child(signum: int, frame: object) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    _check_target(args.module, args.program, "run")
+    """``loopviz run`` and ``loopviz step`` (the same, but started held)."""
+    _check_target(args.module, args.program, args.command)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
-        raise UsageError("run needs a terminal; use 'loopviz record' to record without one")
+        raise UsageError(f"{args.command} needs a terminal; use 'loopviz record' to record "
+                         "without one")  # fmt: skip
     from .runner import Program
     from .tui.app import LoopvizApp
     from .tui.format import exit_words
@@ -191,7 +217,7 @@ def _run(args: argparse.Namespace) -> int:
     def make_session() -> Session:
         trace = args.output or _temporary_trace(target)
         traces.append(trace)
-        program = Program(args.program, args.module, trace)
+        program = Program(args.program, args.module, trace, step=args.command == "step")
         return Session(trace, program, title=target)
 
     session = make_session()
@@ -230,6 +256,32 @@ def _replay(args: argparse.Namespace) -> int:
     finally:
         app.session.close()
     return 0 if app.return_code is None else app.return_code
+
+
+def _examples(args: argparse.Namespace) -> int:
+    from .examples import catalogue, find, listing
+
+    examples = catalogue()
+    if not examples:
+        raise UsageError("this installation has no examples (they come with a source checkout)")
+    choice = args.choice
+    if choice is None:
+        print(listing(examples))
+        if args.list or not (sys.stdin.isatty() and sys.stdout.isatty()):
+            print(f"\nOpen one in the stepper: {PROG} examples NUMBER (or NAME)")
+            return 0
+        try:
+            choice = input(f"\nOpen which in the stepper? [1-{len(examples)}, Enter: none] ")
+        except EOFError:
+            choice = ""
+        if not choice.strip():
+            return 0
+    example = find(choice, examples)
+    if example is None:
+        raise UsageError(f"no example {choice!r}; '{PROG} examples --list' lists them")
+    args.command, args.module, args.output = "step", None, None
+    args.program = [str(example.path)]
+    return _run(args)
 
 
 def _temporary_trace(target: str) -> str:

@@ -39,8 +39,11 @@ class _Loop:
         return [1, *[field for record in self.records for field in record]]
 
 
-def shop_batches() -> list[list[Any]]:
-    """A small shop: a producer, consumers on a queue, a sleeper, a reader, a failure."""
+def shop_batches(held: bool = False) -> list[list[Any]]:
+    """A small shop: a producer, consumers on a queue, a sleeper, a reader, a failure.
+
+    `held`: then a stepper holds its loop before the first of two handles: the producer's
+    wakeup (a consumer took an item) and a callback."""
     loop = _Loop()
     loop.add(s.LOOP_OPEN, T0, 0, 1, loop.sid("MainThread"), loop.sid("RecordingEventLoop"))
     loop.add(s.RUN_BEGIN, T0, 1, loop.sid("MainThread"))
@@ -73,6 +76,13 @@ def shop_batches() -> list[list[Any]]:
     loop.wait(t + 6 * MS, 7, 1, s.WAIT_IO_READ, 7, "shop.py:37 in read_socket")
     loop.add(s.STEP_DONE, t + 40 * MS, 8, 0, s.OUTCOME_OK, 0)
     loop.add(s.IDLE, t + 41 * MS, 5_000 * MS)
+    if held:
+        loop.add(s.SELECT, t + 41 * MS, 5_000 * MS, t + 50 * MS, 1, 0)
+        loop.add(s.IO_EVENT, 7, s.READ)
+        loop.add(s.READY, t + 50 * MS, 2, 2, 1)
+        loop.add(s.PAUSED, t + 50 * MS, s.POINT_HANDLE, 1, 2, 0, 0, 2)
+        loop.add(s.QUEUED, 2, loop.sid("wakeup"), loop.sid("/work/shop.py:12 in produce"))
+        loop.add(s.QUEUED, 0, loop.sid("_SelectorSocketTransport._read_ready"), 0)
     output = [
         0,
         s.OUTPUT, t, 1, "shop open\nproducer: made item 1\n",

@@ -173,7 +173,7 @@ def _ticking_program(tmp_path: Path) -> Session:
     return _session(tmp_path, _script(tmp_path, source))
 
 
-def test_space_pauses_the_view_and_catches_up_after(tmp_path):
+def test_space_holds_the_running_program_and_lets_it_run_on(tmp_path):
     session = _ticking_program(tmp_path)
 
     async def main() -> tuple[str, int, int, int]:
@@ -181,7 +181,7 @@ def test_space_pauses_the_view_and_catches_up_after(tmp_path):
         async with app.run_test(size=(120, 36)) as pilot:
             await _until(app, pilot, lambda text: "tick 5" in text)
             await pilot.press("space")
-            paused_text = await _until(app, pilot, lambda text: "view paused" in text)
+            held_text = await _until(app, pilot, lambda text: "⏸ held" in text)
             view = app.query_one("#output", OutputView)
             before = view.total
             await pilot.pause(0.6)
@@ -189,14 +189,14 @@ def test_space_pauses_the_view_and_catches_up_after(tmp_path):
             frozen = view.total
             await pilot.press("space")
             await _until(app, pilot, lambda text: view.total > frozen + 5)
-            return paused_text, before, frozen, view.total
+            return held_text, before, frozen, view.total
 
     try:
         text, before, frozen, after = asyncio.run(main())
     finally:
         session.close(grace=0.5)
-    assert "▶ running" not in text  # the header says the view is paused, the program runs on
-    assert frozen == before and after > frozen
+    assert "▶ running" not in text and "Loop 1 internals" in text  # the stepper's view opens
+    assert frozen == before and after > frozen  # held: it printed nothing until let go
 
 
 def test_r_restarts_the_program(tmp_path):

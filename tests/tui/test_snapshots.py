@@ -62,3 +62,16 @@ def test_timeline_with_the_cursor_in_the_past(snap_compare, tmp_path, monkeypatc
 
     app = _app(tmp_path, monkeypatch)
     assert snap_compare(app, terminal_size=(100, 30), run_before=travel)
+
+
+def test_loop_internals_of_a_held_loop(snap_compare, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    write_trace(tmp_path / "shop.lvtrace", shop_batches(held=True))
+    app = LoopvizApp(Session("shop.lvtrace", None, title="shop.py"))
+
+    async def internals(pilot) -> None:
+        await _ready(pilot)
+        await pilot.press("v")
+        await pilot.pause()
+
+    assert snap_compare(app, terminal_size=(120, 40), run_before=internals)

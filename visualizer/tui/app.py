@@ -16,7 +16,7 @@ from textual.widgets import Footer, Input, Static
 from ..model import Model, Origin, Step, Task
 from ..model.timeindex import Snapshot
 from .format import FINISHED, STATE_LOOK, duration, offset, short_site, state_text
-from .keys import APP_KEYS, OUTPUT_KEYS, TASK_KEYS, TIME_KEYS, bindings
+from .keys import APP_KEYS, OUTPUT_KEYS, STEP_KEYS, TASK_KEYS, TIME_KEYS, bindings
 from .screens.details import TaskDetails
 from .screens.details import wait_words as step_wait_words
 from .screens.help import HelpScreen
@@ -32,8 +32,9 @@ from .timetravel import (
     waiting_words,
 )
 from .widgets.output import OutputView
-from .widgets.panes import HeaderBar, LoopPane
+from .widgets.panes import HeaderBar, LoopPane, main_loop
 from .widgets.scrub import ScrubBar
+from .widgets.stepper import StepperPane
 from .widgets.table import Column, Table
 from .widgets.timeline import Timeline
 
@@ -42,6 +43,16 @@ MAIN_ONLY = frozenset(
 )
 W = TypeVar("W", bound=Widget)
 TICK = 0.25  # seconds between redraws from the model
+PLAY_FASTEST = 2 / 1024  # auto-play faster than a callback every this many seconds: flat out
+# What `o` can run the program until (the stepper's kinds), in the order O cycles through them.
+UNTIL_KINDS = (
+    ("task", "a task is created"),
+    ("done", "a task finishes"),
+    ("io", "I/O arrives"),
+    ("timer", "a timer is due"),
+    ("output", "the program prints"),
+    ("error", "an error is reported"),
+)
 PLAY_TICK = 0.05  # seconds between cursor moves while playing
 BLOCKED_NS = 100_000_000  # k / K: a handle at least this long held the loop
 MIN_SIZE = (60, 16)
@@ -102,14 +113,22 @@ def task_matches(row: Any, text: str) -> bool:
     return needle in task.name.lower() or needle in task.coro.lower() or needle in word
 
 
+def narration(model: Model, source: int, recent: list[tuple[Any, ...]]) -> str:
+    """The stepper's sentence for what just happened in a held loop."""
+    from ..model.narrate import story  # only a stepped program needs it
+
+    return story(model, source, recent)
+
+
 class LoopvizApp(App[None]):
     """Shows one session; `make_session` builds a fresh one for a restart."""
 
     TITLE = "loopviz"
     CSS_PATH = "app.tcss"
     BINDINGS = (
-        bindings(APP_KEYS) + bindings(TIME_KEYS) + bindings(TASK_KEYS) + bindings(OUTPUT_KEYS)
-    )
+        bindings(APP_KEYS) + bindings(STEP_KEYS) + bindings(TIME_KEYS) + bindings(TASK_KEYS)
+        + bindings(OUTPUT_KEYS)
+    )  # fmt: skip
 
     def __init__(
         self, session: Session, make_session: Callable[[], Session] | None = None, **kwargs: Any
@@ -125,11 +144,15 @@ class LoopvizApp(App[None]):
         self.speed = 1.0  # replay speed: trace seconds per second
         self._jumps: list[int | None] = []  # cursor positions before each jump, for `b`
         self._lanes = Lanes()
+        self.play_interval = 0.5  # stepping: seconds between callbacks on auto-play (0: flat out)
+        self.autoplaying = False
+        self.until_kind = 0  # stepping: which of UNTIL_KINDS `o` runs to
 
     # -- layout -------------------------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
         yield HeaderBar(id="header")
+        yield StepperPane(id="stepper")
         yield self._tasks_table()
         yield Timeline(id="timeline", empty_text="no tasks yet")
         yield Static(id="span-info")
@@ -156,6 +179,8 @@ class LoopvizApp(App[None]):
     def on_mount(self) -> None:
         self._main("#output", OutputView).border_title = "Output"
         self._main("#tasks", Table).focus()
+        if self.session.stepping:
+            self.screen.add_class("-internals")
         self.session.start()
         self.tick()
         self.set_interval(TICK, self.tick)
@@ -203,9 +228,22 @@ class LoopvizApp(App[None]):
                 self.playing,
                 self.speed,
             )
+            if self.screen_stack[0].has_class("-internals"):
+                self._refresh_internals(model)
             if self.screen_stack[0].has_class("-timeline"):
                 self._refresh_timeline(model)
                 self._main("#span-info", Static).update(self._span_words(model))
+
+    def _refresh_internals(self, model: Model) -> None:
+        """The stepper's view of the loop it holds (else of the loop pane's), as it is now."""
+        session = self.session
+        source = session.held_loop()
+        loop = model.loops.get(source) if source is not None else main_loop(model)
+        story = ""
+        if loop is not None and loop.held is not None:
+            recent = [record for src, record in session.recent if src == loop.source]
+            story = narration(model, loop.source, recent)
+        self._main("#stepper", StepperPane).show(model, loop, session.now(), story)
 
     def _refresh_tasks(self, model: Model, snapshot: Snapshot | None) -> None:
         table = self._main("#tasks", Table)
@@ -274,9 +312,83 @@ class LoopvizApp(App[None]):
         self.push_screen(HelpScreen())
 
     def action_pause(self) -> None:
-        paused = not self.session.paused
-        self.session.set_paused(paused)
-        self.notify("View paused; recording goes on." if paused else "Catching up.", timeout=2)
+        session = self.session
+        if session.program is None:
+            self.action_play()  # a trace: play it, or stop playing
+            return
+        if self.autoplaying:
+            self.autoplaying = False
+        if session.held() is not None:
+            self._steer("continue", "Running on.")
+        else:
+            self._steer("pause", "Holding the program at its next step point…")
+            self.screen_stack[0].add_class("-internals")
+
+    def _steer(self, cmd: str, words: str, **fields: object) -> None:
+        """Tell the stepper `cmd`; the views follow the program again (live)."""
+        if not self.session.steer(cmd, **fields):
+            self.notify("No running program to step: it has ended.", severity="warning")
+            return
+        if self.session.cursor is not None:
+            self.session.cursor = None
+        self.notify(words, timeout=1.5)
+        self.tick()
+
+    def _live_and_held(self) -> bool:
+        """The views show now and a stepper holds the program: keys move the program."""
+        return self.session.cursor is None and self.session.held() is not None
+
+    def action_step(self) -> None:
+        if self.session.cursor is not None:
+            self._find(1, kind="step")  # in the past: over what already ran
+        elif self.session.program is not None:
+            self.autoplaying = False
+            self._steer("step", "One callback…")
+            self.screen_stack[0].add_class("-internals")
+
+    def action_step_back(self) -> None:
+        self._find(-1, kind="step")
+
+    def action_go_on(self) -> None:
+        self.autoplaying = False
+        self._steer("continue", "Running on.")
+
+    def action_until_task(self) -> None:
+        with self.session.view() as model:
+            task = self._selected_task(model)
+        if task is None:
+            self.notify("Select a task first.", timeout=2)
+            return
+        if task.outcome is not None:
+            self.notify(f"{task.label} has finished: it will not step again.", timeout=2)
+            return
+        self._steer("until_task", f"Running until {task.label} steps…", task=task.ident)
+
+    def action_choose_kind(self) -> None:
+        self.until_kind = (self.until_kind + 1) % len(UNTIL_KINDS)
+        self.notify(f"o runs until: {UNTIL_KINDS[self.until_kind][1]}", timeout=2)
+
+    def action_until_kind(self) -> None:
+        kind, words = UNTIL_KINDS[self.until_kind]
+        self._steer("until", f"Running until {words}…", kind=kind)
+
+    def action_autoplay(self) -> None:
+        if self.session.program is None:
+            self.action_play()
+            return
+        self.autoplaying = not self.autoplaying
+        if self.autoplaying:
+            self._steer("play", self._play_words(), interval=self.play_interval)
+        else:
+            self._steer("pause", "Auto-play stopped.")
+
+    def _play_words(self) -> str:
+        if not self.play_interval:
+            return "Auto-play: as fast as it goes."
+        return f"Auto-play: a callback every {self.play_interval:g} s."
+
+    def action_internals(self) -> None:
+        self.screen_stack[0].toggle_class("-internals")
         self.tick()
 
     def action_timeline(self) -> None:
@@ -361,6 +473,9 @@ class LoopvizApp(App[None]):
         self._find(step, kind="blocked", min_ns=BLOCKED_NS)
 
     def action_iteration(self, step: int) -> None:
+        if step > 0 and self._live_and_held():
+            self._steer("tick", "To the next iteration…")
+            return
         self._find(step, kind="select")
 
     def action_task_step(self, step: int) -> None:
@@ -409,6 +524,15 @@ class LoopvizApp(App[None]):
         self._move_cursor(t, remember=False)
 
     def action_speed(self, factor: float) -> None:
+        if self.session.program is not None and self.session.cursor is None:
+            # stepping: the auto-play interval, from 2 s a callback to flat out
+            interval = (self.play_interval or PLAY_FASTEST / 2) / factor
+            self.play_interval = 0.0 if interval < PLAY_FASTEST else min(2.0, interval)
+            if self.autoplaying:
+                self._steer("play", self._play_words(), interval=self.play_interval)
+            else:
+                self.notify(self._play_words() + " (a starts it)", timeout=1.5)
+            return
         self.speed = max(1 / 64, min(1024.0, self.speed * factor))
         self.notify(f"Replay speed {self.speed:g}×", timeout=1)
         self.tick()

@@ -23,7 +23,12 @@ class Key:
 APP_KEYS: tuple[Key, ...] = (
     Key("q", "quit", "Quit", "Quit the viewer; a program still running is stopped."),
     Key("question_mark", "help", "Help", "Show every key.", label="?"),
-    Key("space", "pause", "Pause", "Pause the view (recording goes on); again to catch up."),
+    Key(
+        "space",
+        "pause",
+        "Pause",
+        "Hold the program between two callbacks, its clock stopped; again to run on.",
+    ),
     Key("r", "restart", "Restart", "Stop the program and run it again from the start."),
     Key("tab", "focus_next", "Next pane", "Move the focus to the next pane.", show=False),
     Key("z", "zoom", "Zoom", "Let the focused pane fill the screen; again to go back."),
@@ -133,8 +138,46 @@ TIME_KEYS: tuple[Key, ...] = (
     ),  # fmt: skip
 )
 
+STEP_KEYS: tuple[Key, ...] = (
+    Key(
+        "full_stop",
+        "step",
+        "Step",
+        "Run one callback and hold again (in the past: the cursor to the next step).",
+        label=".",
+    ),  # fmt: skip
+    Key(
+        "comma",
+        "step_back",
+        "Back",
+        "Move the cursor back over what already ran, one step.",
+        label=",",
+    ),  # fmt: skip
+    Key(
+        "c", "go_on", "Continue", "Let the program run on (space or . holds it again).", show=False
+    ),  # fmt: skip
+    Key("u", "until_task", "Until task", "Run until the selected task's next step.", show=False),
+    Key(
+        "o",
+        "until_kind",
+        "Until event",
+        "Run until the next event of the kind chosen with O.",
+        show=False,
+    ),  # fmt: skip
+    Key(
+        "O",
+        "choose_kind",
+        "Kind",
+        "Choose it: task created, task done, I/O, timer, output, error.",
+        show=False,
+    ),  # fmt: skip
+    Key("a", "autoplay", "Auto", "Step on by itself at the speed set with x and X; a to stop."),
+    Key("v", "internals", "Internals", "Show or hide the loop internals view (the stepper's)."),
+)
+
 GROUPS: tuple[tuple[str, tuple[Key, ...]], ...] = (
     ("Everywhere", APP_KEYS),
+    ("Stepping a program", STEP_KEYS),
     ("Time travel (replay)", TIME_KEYS),
     ("Tasks table", TASK_KEYS),
     ("Output pane", OUTPUT_KEYS),

@@ -12,13 +12,15 @@ import os
 import sys
 import threading
 import time
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from ..model import Model
+from ..model.state import Held
 from ..runner import RAW_STDERR, RAW_STDOUT
-from ..trace.reader import FollowReader, TraceError
+from ..trace.reader import FollowReader, TraceError, records
 
 if TYPE_CHECKING:
     from ..runner import Program
@@ -26,6 +28,8 @@ if TYPE_CHECKING:
 POLL_INTERVAL = 0.05  # seconds between looks at a file that did not grow
 MAX_READ = 4 << 20  # bytes read per poll, so the lock is never held long
 SWITCH_INTERVAL = 0.0005  # seconds: how soon the UI thread gets the GIL back from ingest
+RECENT = 400  # loop records kept for the stepper's narration...
+RECENT_BATCH = 4096  # ...from batches this small (a stepped program flushes at every hold)
 
 
 class Session:
@@ -46,6 +50,8 @@ class Session:
         self.read_bytes = 0
         self.cursor: int | None = None  # the time every view shows; None: live (now)
         self.cut = False  # the trace ends inside a batch: everything before it was read
+        self.stepping = program is not None and program.step  # started held, for a stepper
+        self.recent: deque[tuple[int, tuple[Any, ...]]] = deque(maxlen=RECENT)  # (source, rec)
         self._reader = FollowReader(trace_path)
         self._view_waiting = threading.Event()  # the UI wants the lock: ingest steps aside
         self._paused = threading.Event()
@@ -107,8 +113,31 @@ class Session:
         While everything sleeps nothing is recorded, yet time left and time idle go on.
         """
         if self.program is not None and not self.paused and self.status is None:
-            return max(self.model.end, time.perf_counter_ns())
+            if self.held() is not None:
+                return self.model.end  # a stepper holds it: its clock stands still
+            return max(self.model.end, time.perf_counter_ns() - self.model.held_ns)
         return self.model.end
+
+    def held(self) -> Held | None:
+        """Where a stepper holds the program's loop now, if it does."""
+        for loop in self.model.loops.values():
+            if loop.held is not None:
+                return loop.held
+        return None
+
+    def held_loop(self) -> int | None:
+        """The source of the loop a stepper holds now, if any."""
+        for source, loop in self.model.loops.items():
+            if loop.held is not None:
+                return source
+        return None
+
+    def steer(self, cmd: str, **fields: object) -> bool:
+        """Send the stepper a command; False when there is no running program to steer."""
+        if self.program is None or self.status is not None:
+            return False
+        self.program.send(cmd, **fields)
+        return True
 
     def view_time(self) -> int:
         """The time the views show: the cursor's, or now when live."""
@@ -158,6 +187,9 @@ class Session:
                 with self.lock:
                     self.model.feed(batch)
                     self.version += 1
+                    if batch[0] and len(batch) < RECENT_BATCH:
+                        # a stepped program's batches are small: keep them for the narration
+                        self.recent.extend((batch[0], r) for r in records(batch, validate=False))
                 if self._view_waiting.is_set():
                     time.sleep(0.002)  # let the UI thread take the lock and the GIL
             self.last_data = time.monotonic()

@@ -11,6 +11,7 @@ from textual.widgets import Static
 from ...model import Loop, Model
 from ...model.series import Activity
 from ...model.timeindex import LoopAt, Snapshot
+from ...trace import schema
 from ..format import STATE_LOOK, clock, duration, exit_words, offset, percent, sparkline
 from ..session import Session
 
@@ -21,8 +22,8 @@ def loop_blocked_for(session: Session, loop: Loop) -> float:
     """Seconds the loop seems stuck in a callback (0 when it looks fine)."""
     if session.paused or session.status is not None or session.program is None:
         return 0.0
-    if loop.closed is not None or getattr(loop, "idle_since", None) is not None:
-        return 0.0
+    if loop.closed is not None or loop.idle_since is not None or loop.held is not None:
+        return 0.0  # closed, waiting in select, or held by the stepper: not stuck
     quiet = time.monotonic() - session.last_data
     return quiet if quiet >= BLOCKED_AFTER else 0.0
 
@@ -86,6 +87,11 @@ class HeaderBar(Static):
             if session.paused:
                 behind = session.behind
                 return Text(f"⏸ view paused, {behind / 1e6:.1f} MB behind", style="bold yellow")
+            held = session.held()
+            if held is not None:
+                where = ("before its select" if held.point == schema.POINT_TOP
+                         else f"before callback {held.k} of {held.n}")  # fmt: skip
+                return Text(f"⏸ held {where}", style="bold yellow")
             return Text("▶ running", style="bold green")
         detail = session.model.exit_detail.strip().splitlines()
         words = exit_words(status)
