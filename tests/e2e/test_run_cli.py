@@ -195,3 +195,35 @@ def test_replay_of_a_bad_file_is_one_line(tmp_path: Path, content: bytes | None,
     assert proc.returncode == 1
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and message in lines[0]
+
+
+def test_step_starts_held_and_full_stop_runs_one_callback(tmp_path: Path, sleepy: Path) -> None:
+    terminal = Terminal(_loopviz("step", "-o", "s.lvtrace", str(sleepy)), tmp_path)
+    terminal.wait_for("held before its select")
+    terminal.wait_for("(its first step)")  # the ready queue: main's first step
+    terminal.press(".")
+    terminal.wait_for("waits on a sleep")  # the narration of main's step
+    terminal.press("q")
+    assert terminal.close() == 0
+    assert "trace kept in s.lvtrace" in terminal.text
+
+
+def test_examples_lists_them_and_opens_the_chosen_one_in_the_stepper(tmp_path: Path) -> None:
+    listed = subprocess.run(_loopviz("examples", "--list"), capture_output=True, text=True,
+                            stdin=subprocess.DEVNULL, cwd=tmp_path, timeout=30)  # fmt: skip
+    lines = listed.stdout.splitlines()
+    assert listed.returncode == 0 and lines[0].split()[:2] == ["1", "hello"]
+    assert sum(1 for line in lines if re.match(r"\s*\d+\s+\w+\s+\S", line)) >= 12
+    terminal = Terminal(_loopviz("examples", "hello"), tmp_path)
+    terminal.wait_for("held before its select")
+    terminal.press("q")
+    assert terminal.close() == 0
+
+
+def test_examples_with_an_unknown_name_is_one_line(tmp_path: Path) -> None:
+    proc = subprocess.run(_loopviz("examples", "nope"), capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, cwd=tmp_path, timeout=30)  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        "loopviz: error: no example 'nope'; 'loopviz examples --list' lists them"
+    ]

@@ -196,3 +196,46 @@ def test_comma_steps_the_cursor_back_over_what_ran(tmp_path):
     back, forward, handles, model = _run(tmp_path, keys)
     assert back is not None and forward is not None and forward > back
     assert handles == 3
+
+
+def test_stepping_back_and_forward_again_lands_on_the_same_states(tmp_path):
+    def states(app):
+        table = app.query_one("#tasks", Table)
+        return app.session.cursor, {row.task.name: row.state for row in table.displayed_rows}
+
+    async def keys(app, pilot):
+        for _ in range(6):
+            await _press_and_hold(app, pilot, "full_stop")
+        seen = []
+        for _ in range(4):  # back over four steps...
+            await pilot.press("comma")
+            await pilot.pause()
+            app.tick()
+            await pilot.pause()
+            seen.append(states(app))
+        again = []
+        for _ in range(3):  # ...and forward over three of them
+            await pilot.press("full_stop")
+            await pilot.pause()
+            app.tick()
+            await pilot.pause()
+            again.append(states(app))
+        return seen, again, _handles(app)
+
+    seen, again, handles = _run(tmp_path, keys)
+    assert [t for t, _ in seen] == sorted((t for t, _ in seen), reverse=True)
+    assert again == list(reversed(seen[:-1]))  # the same moments, the same states
+    assert handles == 6  # the program did not move
+
+
+def test_output_arrives_in_step_with_the_callback_that_printed_it(tmp_path):
+    async def keys(app, pilot):
+        for _ in range(4):
+            await pilot.press("O")  # task, done, io, timer, output
+        await _press_and_hold(app, pilot, "o")
+        printed = [line for _, _, line in app.query_one("#output").lines]
+        return printed, _handles(app)
+
+    printed, handles = _run(tmp_path, keys)
+    assert printed == ["put 0"]  # held right after the first print, its line already shown
+    assert handles >= 3
