@@ -105,8 +105,8 @@ def test_it_starts_held_and_shows_the_loop_internals(tmp_path):
     text, handles = _run(tmp_path, look)
     assert handles == 0  # nothing ran yet
     assert "⏸ held before its select" in text
-    assert "Loop 1 internals" in text and "1 wait for I/O" in text
-    assert "select will not wait (timeout 0)" in text
+    assert "Loop 1 internals" in text and "1 select → 2 I/O events" in text
+    assert "checks for I/O in select with no wait" in text  # the narration
     assert "start Task-" in text and "main() (its first step)" in text
 
 

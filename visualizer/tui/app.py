@@ -125,8 +125,9 @@ class LoopvizApp(App[None]):
 
     TITLE = "loopviz"
     CSS_PATH = "app.tcss"
+    # The stepper's keys first: the footer shows them before it runs out of room.
     BINDINGS = (
-        bindings(APP_KEYS) + bindings(STEP_KEYS) + bindings(TIME_KEYS) + bindings(TASK_KEYS)
+        bindings(STEP_KEYS) + bindings(APP_KEYS) + bindings(TIME_KEYS) + bindings(TASK_KEYS)
         + bindings(OUTPUT_KEYS)
     )  # fmt: skip
 

@@ -20,7 +20,9 @@ from ...model.state import Held, Loop, Queued, Task
 from ...trace import schema
 from ..format import duration, short_site
 
-PHASES = ("wait for I/O", "handle I/O events", "move due timers", "run ready callbacks")
+# _run_once's phases: select (wait for I/O), run the I/O callbacks' bookkeeping, move the
+# timers that are due to the ready queue, run the ready callbacks.
+PHASES = ("select", "I/O events", "due timers", "callbacks")
 WHY_WORDS = {
     schema.WHY_READY: "callbacks are ready, so it only polls for I/O",
     schema.WHY_TIMER: "the earliest timer is due then",
@@ -78,7 +80,7 @@ class StepperPane(Static):
         held = loop.held
         self.border_title = f"Loop {loop.source} internals · " + self._state_words(loop, held)
         parts: list[RenderableType] = [self._phases(loop, held)]
-        if held is not None and held.point == schema.POINT_TOP:
+        if held is not None and held.point == schema.POINT_TOP and not story:
             if held.timeout == 0:
                 wait = "select will not wait (timeout 0)"
             elif held.timeout is None:
@@ -125,7 +127,8 @@ class StepperPane(Static):
         grid.add_column(ratio=2, overflow="ellipsis", no_wrap=True)
         grid.add_column(ratio=2, overflow="ellipsis", no_wrap=True)
         ready = self._ready_list(model, loop, held)
-        grid.add_row(ready, self._timer_list(model, loop, now), self._io_list(model, loop))
+        bar = max(4, min(BAR, self.size.width // 12))  # narrow panes keep the time left legible
+        grid.add_row(ready, self._timer_list(model, loop, now, bar), self._io_list(model, loop))
         return grid
 
     @staticmethod
@@ -151,7 +154,7 @@ class StepperPane(Static):
         return text
 
     @staticmethod
-    def _timer_list(model: Model, loop: Loop, now: int) -> Text:
+    def _timer_list(model: Model, loop: Loop, now: int, bar: int = BAR) -> Text:
         timers = sorted(loop.timers.items(), key=lambda item: item[1][0])
         text = Text(f"timers ({len(timers)})", style="bold")
         sleepers = {task.wait_ref: task for task in model.tasks
@@ -160,11 +163,11 @@ class StepperPane(Static):
         longest = max((when - now for _, (when, _) in timers[:8]), default=0)
         for seq, (when, what) in timers[:8]:
             left = when - now
-            filled = 0 if longest <= 0 else round(BAR * max(0, left) / longest)
+            filled = 0 if longest <= 0 else round(bar * max(0, left) / longest)
             task = sleepers.get(seq)
             wakes = f"wakes {task.label}" if task is not None else what
             text.append(f"\n#{seq} ")
-            text.append("█" * filled + "░" * (BAR - filled), style="cyan")
+            text.append("█" * filled + "░" * (bar - filled), style="cyan")
             text.append(f" {duration(max(0, left))} {wakes}")
         if len(timers) > 8:
             text.append(f"\n… {len(timers) - 8} more", style="dim")
