@@ -10,8 +10,9 @@ Then it prints, against DESIGN.md's budgets:
 - open: wall and CPU time of ``Model.load(path)`` (read + replay of the whole file), against
   "open a 1M-record trace ready to browse <= 2 s", scaled to the trace's records;
 - time cursor: ``model.at(t)``, a snapshot of every task at t: the first call (cold, on a fresh
-  model), random jumps, and small forward moves (as the replay does), against "redraw with 10k
-  tasks / 1M records <= 50 ms";
+  model: shown, not judged, as the viewer prepares every task in the background once the trace
+  is read), the first call once prepared, random jumps, and small forward moves (as the replay
+  does), against "redraw with 10k tasks / 1M records <= 50 ms";
 - cursor move + redraw: in the viewer (headless, 200x60, the trace opened by its own session),
   what a cursor move costs: ``app.tick()`` with ``session.cursor`` set (snapshot, then the
   table's rows and every pane), the tasks table's lines, then a full-screen paint through the
@@ -166,6 +167,10 @@ def measure_cursor(path: str, model: Model, quick: bool) -> None:
     fresh = Model.load(path)
     gc.collect()
     cold, cold_cpu, snapshot = timed(partial(fresh.at, middle))
+    fresh = Model.load(path)
+    gc.collect()
+    prepared, _, _ = timed(partial(warm_all, fresh))
+    after_warm, after_cpu, _ = timed(partial(fresh.at, middle))
     del fresh
     jumps, moves = cursor_times(model)
     gc.collect()
@@ -176,8 +181,11 @@ def measure_cursor(path: str, model: Model, quick: bool) -> None:
     step = moves[1] - moves[0]
     print(f"  cursor   model.at(t), a snapshot of {len(snapshot.tasks):,} tasks "
           f"(the run lasted {(end - start) / 1e9:.2f} s)")  # fmt: skip
+    print(f"    cold (first call on a fresh model)   {ms(cold)}  ({cold_cpu * 1e3:.1f} ms CPU: "
+          f"every task's running sums made; the viewer makes them in the background "
+          f"once the trace is read, in {ms(prepared).strip()} here)")  # fmt: skip
     rows = [
-        ("cold (first call, mid-run)", cold, f"{cold_cpu * 1e3:.1f} ms CPU"),
+        ("first call once prepared", after_warm, f"{after_cpu * 1e3:.1f} ms CPU"),
         (f"random jumps, median of {JUMPS}", statistics.median(jump_times),
          f"max {max(jump_times) * 1e3:.1f} ms"),
         (f"small moves ({step / 1e6:.2f} ms), median", statistics.median(move_times),
@@ -189,6 +197,13 @@ def measure_cursor(path: str, model: Model, quick: bool) -> None:
     worst = max(seconds for _, seconds, _ in rows) / REDRAW_BUDGET
     print(f"    budget <= {REDRAW_BUDGET * 1e3:.0f} ms: worst of these {worst:.2f}x, "
           f"{verdict(worst, quick)}")  # fmt: skip
+
+
+def warm_all(model: Model) -> None:
+    """What the viewer's session does once a trace is read (Session._warm), all at once."""
+    done = 0
+    while done < len(model.tasks):
+        done = model.warm_time_travel(done, 500)
 
 
 # -- 4. a cursor move in the viewer ------------------------------------------------------------
@@ -235,6 +250,9 @@ async def measure_app(path: str, jumps: Sequence[int], moves: Sequence[int]) -> 
         opened = time.perf_counter() - t0
         if app.session.error:
             raise SystemExit(f"open: the viewer could not read the trace: {app.session.error}")
+        while not app.session.warmed:  # the views work meanwhile; time travel is ready after
+            await pilot.pause(0.02)
+        warmed = time.perf_counter() - t0
         await pilot.pause()
         table = app.query_one("#tasks", Table)
         first = move(app, table, moves[0] - (moves[1] - moves[0]))
@@ -248,8 +266,8 @@ async def measure_app(path: str, jumps: Sequence[int], moves: Sequence[int]) -> 
             random_jumps.append(move(app, table, t))
             await pilot.pause()
         shown = len(table.displayed_rows)
-    return {"opened": opened, "first": first, "small": small, "jumps": random_jumps,
-            "shown": shown}  # fmt: skip
+    return {"opened": opened, "warmed": warmed, "first": first, "small": small,
+            "jumps": random_jumps, "shown": shown}  # fmt: skip
 
 
 def median_move(moves: Sequence[Move]) -> Move:
@@ -267,11 +285,12 @@ def report_app(result: dict[str, Any], records: int, quick: bool) -> None:
     print(f"  viewer   LoopvizApp headless at {SIZE[0]}x{SIZE[1]}, "
           f"{result['shown']:,} rows in the tasks table")  # fmt: skip
     print(f"    its session read the trace in {opened:.2f} s wall (polled every 20 ms; "
-          f"{opened / budget:.2f}x the open budget)")  # fmt: skip
+          f"{opened / budget:.2f}x the open budget), and had every task ready for time travel "
+          f"at {result['warmed']:.2f} s (summed in the background, the views live)")  # fmt: skip
     print(f"    {'cursor move':28}{'snapshot':>10}{'tick rest':>11}{'table':>9}{'screen':>9}"
           f"{'total':>9}{'budget':>9}")  # fmt: skip
     rows = [
-        ("first move (cold)", result["first"]),
+        ("first move", result["first"]),
         (f"small moves, median of {len(result['small'])}", median_move(result["small"])),
         (f"random jumps, median of {len(result['jumps'])}", median_move(result["jumps"])),
     ]

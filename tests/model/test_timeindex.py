@@ -196,6 +196,26 @@ def test_the_same_time_asked_again_gives_the_same_snapshot_until_records_arrive(
     assert model.at(1_050_000).tasks[0].state == State.RUNNING
 
 
+def _many_steps() -> list[tuple]:
+    return [
+        record
+        for n in range(10)
+        for record in (
+            (s.SELECT, 1_000 * n + 100, 0, 1_000 * n + 101, 0, 1),
+            (s.READY, 1_000 * n + 200, 1, 1, 0),
+            (s.STEP_YIELD, 1_000 * n + 200 + n + 1, 1, 1),  # step n runs n + 1 ns
+        )
+    ]
+
+
+def test_time_travel_prepared_ahead_gives_the_same_answers():
+    cold = _model(*STRINGS, (s.TASK_NEW, 0, 1, "Task-1", 1, 2, 0, 0), *_many_steps())
+    warm = _model(*STRINGS, (s.TASK_NEW, 0, 1, "Task-1", 1, 2, 0, 0), *_many_steps())
+    assert warm.warm_time_travel(0, 500) == 1 and warm.warm_time_travel(1, 500) == 1
+    for t in range(0, 10_000, 250):
+        assert warm.at(t).tasks[0][1:] == cold.at(t).tasks[0][1:], t
+
+
 def test_sums_at_t_follow_a_task_with_many_steps():
     steps = [
         record

@@ -899,6 +899,10 @@ class Model:
         """Loop `source` over time: what it was doing, and its counts (see LoopSeries)."""
         return self.loops[source].series
 
+    def warm_time_travel(self, first: int, count: int) -> int:
+        """Prepare tasks `first` to `first + count` for `at` (see TimeIndex.warm)."""
+        return self._time.warm(first, count)
+
     def at(self, t: int) -> Snapshot:
         """Every task and loop as they were at `t`, once every record up to `t` had happened
         (a select's record happens when the select returns)."""

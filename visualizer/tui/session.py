@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 POLL_INTERVAL = 0.05  # seconds between looks at a file that did not grow
 MAX_READ = 4 << 20  # bytes read per poll, so the lock is never held long
 SWITCH_INTERVAL = 0.0005  # seconds: how soon the UI thread gets the GIL back from ingest
+WARM_TASKS = 500  # tasks prepared for time travel per hold of the lock, once a trace is read
 RECENT = 400  # loop records kept for the stepper's narration...
 RECENT_BATCH = 4096  # ...from batches this small (a stepped program flushes at every hold)
 
@@ -50,6 +51,7 @@ class Session:
         self.read_bytes = 0
         self.cursor: int | None = None  # the time every view shows; None: live (now)
         self.cut = False  # the trace ends inside a batch: everything before it was read
+        self.warmed = False  # every task prepared for time travel (a trace read to its end)
         self.stepping = program is not None and program.step  # started held, for a stepper
         self.recent: deque[tuple[int, tuple[Any, ...]]] = deque(maxlen=RECENT)  # (source, rec)
         self._reader = FollowReader(trace_path)
@@ -166,6 +168,8 @@ class Session:
                     # program was killed mid-write, or the file was cut).
                     self.cut = self._reader.incomplete
                     self._finish()
+                    self.finished = True
+                    self._warm()
                     return
                 if not got:
                     self._stop.wait(POLL_INTERVAL)
@@ -175,6 +179,16 @@ class Session:
             self.error = f"internal error while reading the trace: {exc!r}"
         finally:
             self.finished = True
+
+    def _warm(self) -> None:
+        """Prepare every task for time travel, a few hundred at a time: the views go first."""
+        done = 0
+        while not self._stop.is_set() and done < len(self.model.tasks):
+            with self.lock:
+                done = self.model.warm_time_travel(done, WARM_TASKS)
+            if self._view_waiting.is_set():
+                time.sleep(0.002)
+        self.warmed = True
 
     def _ingest(self) -> bool:
         """Read and replay what was appended; True when anything arrived."""
