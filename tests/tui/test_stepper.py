@@ -10,6 +10,7 @@ from typing import Any
 
 from tui_helpers import screen_text
 
+from visualizer.model import State
 from visualizer.runner import Program
 from visualizer.trace import schema
 from visualizer.tui.app import LoopvizApp
@@ -239,3 +240,24 @@ def test_output_arrives_in_step_with_the_callback_that_printed_it(tmp_path):
     printed, handles = _run(tmp_path, keys)
     assert printed == ["put 0"]  # held right after the first print, its line already shown
     assert handles >= 3
+
+
+def test_a_task_whose_wakeup_is_queued_shows_as_ready(tmp_path):
+    async def keys(app, pilot):
+        for _ in range(20):
+            await _press_and_hold(app, pilot, "full_stop")
+            held = _held(app)
+            woken = [q.task for q in held.queue if q.what == "wakeup" and q.task is not None]
+            if woken:
+                task = app.session.model.tasks[woken[0]]
+                table = app.query_one("#tasks", Table)
+                row = next(i for i, r in enumerate(table.displayed_rows) if r is task)
+                table.move_cursor(row)
+                app.tick()
+                await pilot.pause()
+                return task.state, task.since <= held.t, screen_text(app), task.label
+        raise AssertionError("no task was woken in 20 steps")
+
+    state, since_ok, text, label = _run(tmp_path, keys)
+    assert state == State.READY and since_ok
+    assert any(label.split()[0] in line and "● ready" in line for line in text.splitlines())

@@ -694,7 +694,15 @@ class _LoopReplay:
         held.expected -= 1
         _, ident, what, where = r
         index = self.tasks.get(ident) if ident else None
-        held.queue.append(Queued(index, self.text(what), self.text(where)))
+        entry = Queued(index, self.text(what), self.text(where))
+        position = len(held.queue)
+        held.queue.append(entry)
+        if entry.what == "wakeup" and index is not None and position < len(self.queue):
+            # Its wakeup is queued: it is ready now, as its next step will say; since when
+            # the entry was queued, which is what that step takes its ready time from.
+            task = self.all_tasks[index]
+            if task.state in WAITING_STATES:
+                task.enter(self.queue[position][0], READY)
 
     def _on_resumed(self, r: Record) -> None:
         self.loop.held = None
