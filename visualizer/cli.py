@@ -280,7 +280,8 @@ def _examples(args: argparse.Namespace) -> int:
     if example is None:
         raise UsageError(f"no example {choice!r}; '{PROG} examples --list' lists them")
     args.command, args.module, args.output = "step", None, None
-    args.program = [str(example.path)]
+    relative = os.path.relpath(example.path)
+    args.program = [str(example.path) if relative.startswith("..") else relative]
     return _run(args)
 
 

@@ -190,13 +190,16 @@ class StepperPane(Static):
 
     @staticmethod
     def _next_up(model: Model, held: Held | None) -> list[RenderableType]:
-        """The handle about to run: for a task step, where its coroutine goes on from."""
-        entry = held.next if held is not None else None
+        """The handle about to run (before a select: the first in the queue, which runs first
+        after it, I/O callbacks going to the back): for a task, where its coroutine goes on."""
+        entry = held.queue[0] if held is not None and held.queue else None
         task = _task(model, entry.task) if entry is not None else None
         if entry is None or task is None or not entry.where:
             return []
+        label = "next: " if held is not None and held.point == schema.POINT_HANDLE else (
+            "first after the select: ")  # fmt: skip
         parts: list[RenderableType] = [
-            Text.assemble(("next: ", "bold"), f"{task.label} goes on at {short_site(entry.where)}")
+            Text.assemble((label, "bold"), f"{task.label} goes on at {short_site(entry.where)}")
         ]
         place, _, _ = entry.where.rpartition(" in ")
         path, _, line = place.rpartition(":")
