@@ -293,6 +293,7 @@ def test_page_keys_move_a_screen_and_the_view_scrolls_to_the_cursor() -> None:
     async def scenario(pilot: Pilot[None], app: TableApp) -> None:
         table = app.table
         table.set_rows(many_jobs(100))
+        await pilot.pause()  # laid out: a page is as tall as the table (under load it may not be)
         await pilot.press("pagedown")
         await pilot.pause()
         assert table.cursor_row == 9  # 10 lines: the header and 9 rows
