@@ -28,6 +28,13 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
+def _program_arguments(command: argparse.ArgumentParser) -> None:
+    """What `run` and `step` take: where to keep the trace, and the program to run."""
+    command.add_argument("-o", "--output", metavar="FILE", help="trace file to keep")
+    command.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
+    command.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args...]")
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = _Parser(prog=PROG, description="See what Python's asyncio event loop is doing.")
     parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
@@ -51,9 +58,7 @@ def _parser() -> argparse.ArgumentParser:
         "live. Its stdout and stderr appear in the Output pane, never on the terminal; stdin is "
         "/dev/null. The trace is kept on disk (a temporary file unless -o is given).",
     )
-    run.add_argument("-o", "--output", metavar="FILE", help="trace file to keep")
-    run.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
-    run.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args...]")
+    _program_arguments(run)
 
     step = commands.add_parser(
         "step",
@@ -63,9 +68,7 @@ def _parser() -> argparse.ArgumentParser:
         "'a' plays on by itself, space runs it on and holds it again. While it is held its "
         "clock stands still. Otherwise as 'loopviz run'.",
     )
-    step.add_argument("-o", "--output", metavar="FILE", help="trace file to keep")
-    step.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
-    step.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args...]")
+    _program_arguments(step)
 
     examples = commands.add_parser(
         "examples",

@@ -10,22 +10,19 @@ from __future__ import annotations
 import asyncio
 import re
 import socket
-import textwrap
 import threading
 import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from stepping import command, holds, loop_records, stepped, wait_for
 
 import visualizer
 from visualizer.model import Model
 from visualizer.model.narrate import duration, plain, sentence, story
-from visualizer.runner import Program
 from visualizer.trace import schema as s
-from visualizer.trace.reader import TraceError, read_trace, records
+from visualizer.trace.reader import read_trace, records
 
 T0 = 1_000_000_000
 MS = 1_000_000
@@ -513,61 +510,17 @@ asyncio.run(main())
 """
 
 
-DEADLINE = 10.0  # s: a deadline, not an expected duration
-
-
-def _wait_for(condition: Callable[[], object], what: str) -> None:
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.01)
-
-
-def _loop_records(path: Path) -> list[tuple[Any, ...]]:
-    """Loop 1's records so far (none while the agent has not written the header)."""
-    try:
-        batches = read_trace(str(path)).batches
-    except TraceError:
-        return []
-    return [record for batch in batches if batch[0] == 1 for record in records(batch)]
-
-
-def _holds(path: Path) -> int:
-    return sum(record[0] == s.PAUSED for record in _loop_records(path))
-
-
-@contextmanager
-def _stepped(tmp_path: Path, source: str) -> Iterator[tuple[Program, Path]]:
-    """`source` run as a program held by the stepper before its first callback."""
-    (tmp_path / "prog.py").write_text(textwrap.dedent(source))
-    trace = tmp_path / "out.lvtrace"
-    program = Program(["prog.py"], None, str(trace), cwd=str(tmp_path), step=True)
-    program.start()
-    try:
-        yield program, trace
-    finally:
-        program.stop()
-        program.finish()
-
-
-def _step(program: Program, trace: Path) -> None:
-    """Run one callback and wait until the loop is held again."""
-    before = _holds(trace)
-    program.send("step")
-    _wait_for(lambda: _holds(trace) > before, "the loop to be held after a step")
-
-
 def _stories(tmp_path: Path, steps: int) -> list[tuple[str, Model]]:
     """The story at each of the program's first holds, with the model it was told from."""
     out = []
-    with _stepped(tmp_path, QUEUE_PROGRAM) as (program, trace):
-        _wait_for(lambda: _holds(trace), "the first hold")
+    with stepped(tmp_path, QUEUE_PROGRAM) as (program, trace):
+        wait_for(lambda: holds(trace), "the first hold")
         for _ in range(steps):
             model = Model.load(trace)
-            out.append((story(model, 1, _loop_records(trace)), model))
-            _step(program, trace)
+            out.append((story(model, 1, loop_records(trace)), model))
+            command(program, trace, "step")
         program.send("continue")
-        _wait_for(lambda: program.poll() is not None, "the program to end")
+        wait_for(lambda: program.poll() is not None, "the program to end")
     return out
 
 
