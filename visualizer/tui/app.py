@@ -321,19 +321,20 @@ class LoopvizApp(App[None]):
             self.autoplaying = False
         if session.held() is not None:
             self._steer("continue", "Running on.")
-        else:
-            self._steer("pause", "Holding the program at its next step point…")
+        elif self._steer("pause", "Holding the program at its next step point…"):
             self.screen_stack[0].add_class("-internals")
 
-    def _steer(self, cmd: str, words: str, **fields: object) -> None:
-        """Tell the stepper `cmd`; the views follow the program again (live)."""
+    def _steer(self, cmd: str, words: str, **fields: object) -> bool:
+        """Tell the stepper `cmd`; the views follow the program again (live). False when
+        there is no program to tell any more."""
         if not self.session.steer(cmd, **fields):
             self.notify("No running program to step: it has ended.", severity="warning")
-            return
+            return False
         if self.session.cursor is not None:
             self.session.cursor = None
         self.notify(words, timeout=1.5)
         self.tick()
+        return True
 
     def _live_and_held(self) -> bool:
         """The views show now and a stepper holds the program: keys move the program."""
@@ -344,8 +345,8 @@ class LoopvizApp(App[None]):
             self._find(1, kind="step")  # in the past: over what already ran
         elif self.session.program is not None:
             self.autoplaying = False
-            self._steer("step", "One callback…")
-            self.screen_stack[0].add_class("-internals")
+            if self._steer("step", "One callback…"):
+                self.screen_stack[0].add_class("-internals")
 
     def action_step_back(self) -> None:
         self._find(-1, kind="step")
