@@ -17,11 +17,13 @@ those and the step rows.
 
 from __future__ import annotations
 
+import gc
 import os
 import struct
 from array import array
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from functools import partial
 from itertools import chain, islice, repeat
 from typing import Any
@@ -59,6 +61,9 @@ READY = State.READY
 # Origins a handle's replay names: module globals load faster than enum members (on 3.11).
 TASK, CALLBACK, OUTSIDE = Origin.TASK, Origin.CALLBACK, Origin.OUTSIDE
 STEP_YIELD = schema.STEP_YIELD
+STEP_WAIT = schema.STEP_WAIT
+_STEPS_IN_PLACE = frozenset({STEP_YIELD, STEP_WAIT})  # replayed by _LoopReplay.steps
+BULK_GC_THRESHOLD = 50_000  # allocations between young collections during a bulk replay
 SELECTING, HANDLES = Activity.SELECT, Activity.HANDLES
 Record = tuple[Any, ...]
 # Records whose first field is not a time.
@@ -241,8 +246,8 @@ class _LoopReplay:
         """The step record `r` (``STEP_*, t, task, qlen, ...``) leaves its task `after`.
 
         Nearly every record of a busy program is a step, so this is written out in one function:
-        a Python call costs as much as several lines. `yields` repeats it for runs of STEP_YIELD
-        (what changes here changes there too).
+        a Python call costs as much as several lines. `steps` repeats it for runs of STEP_YIELD
+        and STEP_WAIT (what changes here changes there too).
         """
         t = r[1]
         ident = r[2]
@@ -316,19 +321,24 @@ class _LoopReplay:
             self._next_lag_second(begin, delay)
         return task
 
-    def yields(self, tb: tuple[Any, ...], pos: int, end: int) -> int:
-        """Replay the STEP_YIELD records from `tb[pos]` on, as `step`; return where they end.
+    def steps(self, tb: tuple[Any, ...], pos: int, end: int) -> int:
+        """Replay the STEP_YIELD and STEP_WAIT records from `tb[pos]` on, as `step`; return
+        where they end.
 
-        A busy program's trace is mostly runs of these (every task in the ready queue yields in
-        turn), so they are replayed in place, without a tuple or a call per record: `step`
-        written out once more, its state kept in locals for the run. A run that would need one of
-        `step`'s rare paths (an eager task's first step, a thread's pending callbacks) goes
-        through `step` itself.
+        A busy program's trace is mostly runs of these (every task in the ready queue yields or
+        waits in turn), so they are replayed in place, without a tuple or a call per record:
+        `step` written out once more, its state kept in locals for the run. A run that would
+        need one of `step`'s rare paths (an eager task's first step, a thread's pending
+        callbacks) goes through the handlers.
         """
         if self.eager_next or self.threadsafe:
-            while pos < end and tb[pos] == STEP_YIELD:
-                self.step(READY, YIELDED, 0, tb[pos : pos + 4])
-                pos += 4
+            while pos < end and (tb[pos] == STEP_YIELD or tb[pos] == STEP_WAIT):
+                if tb[pos] == STEP_YIELD:
+                    self.step(READY, YIELDED, 0, tb[pos : pos + 4])
+                    pos += 4
+                else:
+                    self._on_step_wait(tb[pos : pos + 8])
+                    pos += 8
             return pos
         if self.eager_begins:
             self.eager_begins.clear()  # as the first step's end does: nothing else reads them
@@ -337,20 +347,42 @@ class _LoopReplay:
         queue = self.queue
         popleft = queue.popleft
         keep = self.registry.keep
+        suspensions = self.suspensions
         pack_row = _pack_row
         counts = self.counts
         loop = self.loop
         lag = self.lag
         lag_end = self.lag_end
         handle_begin = self.handle_begin
+        ready_last = self.ready_last
+        ready_t_append = self.series.ready_t.append
+        ready_n_append = self.series.ready_n.append
+        longest_handle = loop.longest_handle
+        delay = loop.lag
         steps = busy = 0  # added to the loop's counts when the run ends
         try:
-            while pos < end and tb[pos] == STEP_YIELD:
+            while pos < end:
+                kind = tb[pos]
+                if kind != STEP_YIELD and kind != STEP_WAIT:
+                    break
                 begin = handle_begin
                 t = tb[pos + 1]
                 ident = tb[pos + 2]
                 qlen = tb[pos + 3]
-                pos += 4
+                if kind == STEP_YIELD:
+                    pos += 4
+                    after, suspension, ref = READY, YIELDED, 0
+                else:
+                    wait, ref = tb[pos + 4], tb[pos + 5]
+                    key = (wait, tb[pos + 6], tb[pos + 7])
+                    pos += 8
+                    if wait == schema.WAIT_TASK:
+                        self.task_index(ident, t)  # a placeholder for the stepping task first
+                        ref = self.task_index(ref, t)
+                    try:
+                        suspension, after = suspensions[key]
+                    except KeyError:
+                        suspension, after = self._suspension(key)
                 try:
                     index = tasks[ident]
                 except KeyError:
@@ -358,17 +390,21 @@ class _LoopReplay:
                 task = all_tasks[index]
                 waker_t, who = popleft() if queue else (t, _new_scheduled((t, OUTSIDE, "", None)))
                 waker = who if type(who) is int else keep(who)  # type: ignore[arg-type]
-                if task.state is READY:
+                state = task.state
+                if state is READY:
                     ready_since = task.since
                 else:
                     ready_since = waker_t if waker_t < begin else begin
-                    counts[task.state] -= 1
-                    counts[READY] += 1
-                    task.state = READY
+                if after is not state:
+                    counts[state] -= 1
+                    counts[after] += 1
+                    task.state = after
                 try:
-                    task.rows.frombytes(pack_row(begin, t, ready_since, waker_t, waker, YIELDED, 0))
+                    task.rows.frombytes(
+                        pack_row(begin, t, ready_since, waker_t, waker, suspension, ref)
+                    )
                 except struct.error:  # as in `step`
-                    row = [begin, t, ready_since, waker_t, waker, YIELDED, 0]
+                    row = [begin, t, ready_since, waker_t, waker, suspension, ref]
                     task.rows.fromlist([int64(value) for value in row])
                 task.since = t
                 duration = t - begin
@@ -382,16 +418,22 @@ class _LoopReplay:
                     queue.append((t, index))
                 elif missing:
                     self._fill(qlen, (t, index))
-                if qlen != self.ready_last:
-                    self._note_ready(t)
+                if qlen != ready_last:  # as _note_ready
+                    n = len(queue)
+                    if n != ready_last:
+                        ready_last = n
+                        try:
+                            ready_t_append(t)
+                        except OverflowError:
+                            ready_t_append(int64(t))
+                        ready_n_append(n)
                 steps += 1
                 busy += duration
-                if duration > loop.longest_handle:
-                    loop.longest_handle = duration
+                if duration > longest_handle:
+                    longest_handle = duration
                 if duration >= LONG_HANDLE_NS:
                     self._long_handle(begin, t, index)
                 handle_begin = t
-                loop.lag = delay
                 if begin < lag_end:
                     if delay > lag[1]:
                         lag[1] = delay
@@ -402,6 +444,9 @@ class _LoopReplay:
                     lag_end = self.lag_end
         finally:
             self.handle_begin = handle_begin
+            self.ready_last = ready_last
+            loop.longest_handle = longest_handle
+            loop.lag = delay
             loop.handles += steps
             loop.steps += steps
             loop.busy_time += busy
@@ -432,10 +477,16 @@ class _LoopReplay:
         try:
             suspension, after = self.suspensions[key]
         except KeyError:
-            suspension = self.registry.suspension(wait, self.text(site_id), self.text(chain_id))
-            after = wait_state(wait)
-            self.suspensions[key] = suspension, after
+            suspension, after = self._suspension(key)
         self.step(after, suspension, ref, r)
+
+    def _suspension(self, key: tuple[int, int, int]) -> tuple[int, State]:
+        """The Registry code of a (wait, site id, chain id) seen the first time, and the state
+        it leaves a task in; kept for the next time."""
+        wait, site_id, chain_id = key
+        suspension = self.registry.suspension(wait, self.text(site_id), self.text(chain_id))
+        found = self.suspensions[key] = suspension, wait_state(wait)
+        return found
 
     def _on_step_done(self, r: Record) -> None:
         _, t, _, _, outcome, detail = r
@@ -709,6 +760,22 @@ class _LoopReplay:
         self.model.held_ns = max(self.model.held_ns, r[2])
 
 
+@contextmanager
+def fewer_collections() -> Iterator[None]:
+    """Let the garbage collector run less often while a trace is replayed in bulk.
+
+    A replay keeps nearly everything it makes (tasks, rows, queue entries), so the collections
+    its allocations set off find nothing to free; over a million records they cost ~15% of the
+    load. The thresholds are the process's: they are put back as they were.
+    """
+    old = gc.get_threshold()
+    gc.set_threshold(max(old[0], BULK_GC_THRESHOLD), *old[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*old)
+
+
 def _ignore(r: Record) -> None:
     """Records the model has nothing to take from (process records in a loop's source)."""
 
@@ -751,8 +818,9 @@ class Model:
         return cls.from_trace(read_trace(path))
 
     def feed_all(self, batches: Iterable[list[Any]]) -> None:
-        for batch in batches:
-            self.feed(batch)
+        with fewer_collections():
+            for batch in batches:
+                self.feed(batch)
 
     def feed(self, batch: list[Any]) -> None:
         """Replay one batch (``[source, kind, fields...]``)."""
@@ -774,11 +842,11 @@ class Model:
         handlers = replay.handlers
         length = _LENGTH
         pos, end = 1, len(tb)
-        yields = replay.yields
+        steps = replay.steps
         while pos < end:
             kind = tb[pos]
-            if kind == STEP_YIELD:
-                pos = yields(tb, pos, end)
+            if kind in _STEPS_IN_PLACE:
+                pos = steps(tb, pos, end)
             else:
                 nxt = pos + length[kind]
                 handlers[kind](tb[pos:nxt])

@@ -8,6 +8,7 @@ resuming reads what was appended meanwhile.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -18,6 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..model import Model
+from ..model.replay import fewer_collections
 from ..model.state import Held
 from ..runner import RAW_STDERR, RAW_STDOUT
 from ..trace.reader import FollowReader, TraceError, records
@@ -52,6 +54,7 @@ class Session:
         self.cursor: int | None = None  # the time every view shows; None: live (now)
         self.cut = False  # the trace ends inside a batch: everything before it was read
         self.warmed = False  # every task prepared for time travel (a trace read to its end)
+        self._frozen = False  # the model was moved out of the collector's way (gc.freeze)
         self.stepping = program is not None and program.step  # started held, for a stepper
         self.recent: deque[tuple[int, tuple[Any, ...]]] = deque(maxlen=RECENT)  # (source, rec)
         self._reader = FollowReader(trace_path)
@@ -81,6 +84,9 @@ class Session:
         if self._thread.is_alive():
             self._thread.join(timeout=5)
         self._reader.close()
+        if self._frozen:
+            gc.unfreeze()  # back to the collector, with whatever else was frozen meanwhile
+            self._frozen = False
 
     @contextmanager
     def view(self) -> Iterator[Model]:
@@ -156,6 +162,16 @@ class Session:
     # -- ingest -------------------------------------------------------------------------------
 
     def _run(self) -> None:
+        if self.program is None:  # a trace file: read in bulk, then kept as it is
+            with fewer_collections():
+                self._read()
+            if self.warmed and not self._stop.is_set():
+                gc.freeze()  # a million objects that live as long as the viewer: never scanned
+                self._frozen = True
+        else:
+            self._read()
+
+    def _read(self) -> None:
         try:
             while not self._stop.is_set():
                 if self._paused.is_set():
