@@ -126,13 +126,13 @@ class StepperPane(Static):
         grid.add_column(ratio=3)  # wraps: the next callback's words matter most
         grid.add_column(ratio=2, overflow="ellipsis", no_wrap=True)
         grid.add_column(ratio=2, overflow="ellipsis", no_wrap=True)
-        ready = self._ready_list(model, loop, held)
+        ready = self._ready_list(model, loop, held, max(16, self.size.width * 3 // 7 - 6))
         bar = max(4, min(BAR, self.size.width // 12))  # narrow panes keep the time left legible
         grid.add_row(ready, self._timer_list(model, loop, now, bar), self._io_list(model, loop))
         return grid
 
     @staticmethod
-    def _ready_list(model: Model, loop: Loop, held: Held | None) -> Text:
+    def _ready_list(model: Model, loop: Loop, held: Held | None, width: int = 60) -> Text:
         queue = list(loop.queue)
         if held is None:
             return Text(f"ready queue: {len(queue)}", style="bold")
@@ -144,8 +144,9 @@ class StepperPane(Static):
             line = Text("\n▶ " if first else "\n  ", style="bold green" if first else "")
             line.append(describe_queued(model, entry, queued_by), style="bold" if first else "")
             by = _by_whom(model, queued_by)
-            if by:
-                line.append(f"\n    {by}", style="dim")
+            if by:  # one line at most: it says where the entry came from, not what it does
+                line.append(f"\n    {by if len(by) <= width else by[: width - 1] + '…'}",
+                            style="dim")  # fmt: skip
             text.append_text(line)
         if len(held.queue) > 12:
             text.append(f"\n  … {len(held.queue) - 12} more", style="dim")
