@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import signal
 import subprocess
@@ -95,6 +96,48 @@ def _parser() -> argparse.ArgumentParser:
     summary.add_argument("trace", metavar="FILE", help="a trace written by 'loopviz record'")
     summary.add_argument("--json", action="store_true", help="print JSON instead of tables")
 
+    check = commands.add_parser(
+        "check",
+        help="look for asyncio bugs in a trace; exit 1 if a rule fires (for CI)",
+        description="Run loopviz's rules over a trace and print what they find: a blocked "
+        "loop, an exception never retrieved, a task destroyed while pending, tasks pending at "
+        "shutdown, a coroutine never awaited, a long scheduling delay, a task spinning on "
+        "sleep(0), a task that never yielded. Exit status 0 when nothing fires, 1 when a rule "
+        "does, 2 on bad input.",
+    )
+    check.add_argument("trace", metavar="FILE", nargs="?",
+                       help="a trace written by 'loopviz record', 'run' or 'step'")  # fmt: skip
+    check.add_argument(
+        "--max-block-ms",
+        type=float,
+        default=100.0,
+        metavar="MS",
+        help="loop-blocked fires for one callback or step this long (default 100)",
+    )
+    check.add_argument(
+        "--max-delay-ms",
+        type=float,
+        default=100.0,
+        metavar="MS",
+        help="long-delay fires for a step this late (default 100)",
+    )
+    check.add_argument(
+        "--disable",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="turn a rule off (repeatable, or comma-separated)",
+    )
+    check.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="run only these rules (repeatable, or comma-separated)",
+    )
+    check.add_argument("--json", action="store_true", help="print the warnings as JSON")
+    check.add_argument("--list-rules", action="store_true", help="list the rules and exit")
+
     export = commands.add_parser(
         "export",
         help="convert a trace for Perfetto, chrome://tracing or your own scripts",
@@ -133,6 +176,8 @@ def main(argv: list[str] | None = None) -> int:
             return _replay(args)
         if args.command == "export":
             return _export(args)
+        if args.command == "check":
+            return _check(args)
         _parser().print_help()
         return 2
     except UsageError as exc:
@@ -310,6 +355,54 @@ def _summary(args: argparse.Namespace) -> int:
     else:
         print_summary(model, args.trace)
     return 0
+
+
+# -- check -----------------------------------------------------------------------------------
+
+
+def rule_names(values: list[str]) -> frozenset[str]:
+    """Rule names given on the command line (repeated or comma-separated); UsageError if one is
+    not a rule."""
+    from .model.diagnose import RULE_NAMES
+
+    names = frozenset(name.strip() for value in values for name in value.split(",") if name)
+    unknown = sorted(names - set(RULE_NAMES))
+    if unknown:
+        raise UsageError(f"no rule {', '.join(unknown)}; the rules are {', '.join(RULE_NAMES)}")
+    return names
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .model.diagnose import RULE_NAMES, RULES, Settings, diagnose
+
+    if args.list_rules:
+        for rule in RULES:
+            print(f"{rule.name:20} {rule.severity:8} {rule.explains}")
+        return 0
+    if args.trace is None:
+        raise UsageError("check needs a trace: loopviz check FILE")
+    disabled = rule_names(args.disable)
+    if args.only:
+        disabled |= frozenset(RULE_NAMES) - rule_names(args.only)
+    if args.max_block_ms <= 0 or args.max_delay_ms <= 0:
+        raise UsageError("--max-block-ms and --max-delay-ms must be more than 0")
+    from .model import Model
+
+    model = Model.load(args.trace)
+    settings = Settings(block_ms=args.max_block_ms, delay_ms=args.max_delay_ms,
+                        disabled=disabled)  # fmt: skip
+    findings = diagnose(model, settings)
+    if args.json:
+        from .summary import finding_row
+
+        print(json.dumps([finding_row(model, finding) for finding in findings], indent=2))
+    else:
+        from rich.console import Console
+
+        from .summary import print_findings
+
+        print_findings(Console(), model, findings)
+    return 1 if findings else 0
 
 
 # -- export ----------------------------------------------------------------------------------

@@ -7,6 +7,7 @@ import os
 from typing import Any
 
 from .model import Model, State, Task
+from .model.diagnose import ERROR, Finding, counts, diagnose
 from .trace import schema
 
 
@@ -89,7 +90,21 @@ def loop_row(model: Model, source: int) -> dict[str, Any]:
     }
 
 
-def summary_dict(model: Model, path: str) -> dict[str, Any]:
+def finding_row(model: Model, finding: Finding) -> dict[str, Any]:
+    return {
+        "rule": finding.rule,
+        "severity": finding.severity,
+        "t_s": seconds(finding.t - (model.start or 0)),
+        "until_s": None if finding.until is None else seconds(finding.until - (model.start or 0)),
+        "loop": finding.loop,
+        "tasks": list(finding.tasks),
+        "message": finding.sentence,
+        "fix": finding.fix,
+    }
+
+
+def summary_dict(model: Model, path: str, findings: list[Finding] | None = None) -> dict[str, Any]:
+    findings = diagnose(model) if findings is None else findings
     return {
         "trace": path,
         "python": model.header.get("python"),
@@ -103,11 +118,13 @@ def summary_dict(model: Model, path: str) -> dict[str, Any]:
         "marks": [{"t_s": seconds(m.t - (model.start or 0)), "text": m.text} for m in model.marks],
         "errors": [{"message": e.message, "detail": e.detail} for e in model.errors],
         "output_lines": sum(o.text.count("\n") for o in model.output),
+        "warnings": [finding_row(model, finding) for finding in findings],
+        "warning_counts": dict(counts(findings)),
     }
 
 
-def summary_json(model: Model, path: str) -> str:
-    return json.dumps(summary_dict(model, path), indent=2)
+def summary_json(model: Model, path: str, findings: list[Finding] | None = None) -> str:
+    return json.dumps(summary_dict(model, path, findings), indent=2)
 
 
 _OUTCOME_STYLE = {"finished": "dim", "failed": "red", "cancelled": "magenta"}
@@ -118,12 +135,13 @@ _TASK_COLUMNS = [
 ]  # fmt: skip
 
 
-def print_summary(model: Model, path: str) -> None:
+def print_summary(model: Model, path: str, findings: list[Finding] | None = None) -> None:
     from rich import box
     from rich.console import Console
     from rich.table import Table
 
     console = Console()
+    findings = diagnose(model) if findings is None else findings
     argv = " ".join(model.header.get("argv") or [])
     status = "running or killed" if model.exit_status is None else f"exit {model.exit_status}"
     console.print(
@@ -168,3 +186,21 @@ def print_summary(model: Model, path: str) -> None:
         )
     for error in model.errors:
         console.print(f"[red]loop error:[/] {error.message}")
+    print_findings(console, model, findings)
+
+
+def print_findings(console: Any, model: Model, findings: list[Finding]) -> None:
+    """The warnings, one paragraph each, then the count per rule that fired."""
+    from rich.markup import escape
+
+    if not findings:
+        console.print("[green]no warnings[/]")
+        return
+    console.print(f"[bold]{len(findings)} warning{'s' if len(findings) > 1 else ''}[/]")
+    for finding in findings:
+        style = "red" if finding.severity == ERROR else "yellow"
+        at = format_duration(finding.t - (model.start or 0))
+        console.print(f"  [{style}]{finding.rule}[/] at {at}: {escape(finding.sentence)}")
+        console.print(f"    [dim]fix: {escape(finding.fix)}[/]")
+    fired = ", ".join(f"{rule} {n}" for rule, n in counts(findings).items() if n)
+    console.print(f"  [dim]by rule: {fired}[/]")

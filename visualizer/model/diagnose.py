@@ -1,0 +1,352 @@
+"""Warnings that point at asyncio bugs, found in a model: one small rule object per bug.
+
+Each rule has a name (for the command line: ``--disable loop-blocked``), a title, a severity,
+and `check(model, settings)`, which yields a `Finding` per occurrence: when, which loop and
+tasks, a sentence saying what happened and a suggested fix. `diagnose` runs every rule that is
+on and returns the findings in time order; `counts` sums them up per rule.
+
+The rules read what the trace says and nothing else. Where asyncio itself reports a bug (an
+exception never retrieved, a task destroyed while pending, a coroutine never awaited), the rule
+takes asyncio's word from the trace: those messages are exact.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import ClassVar
+
+from ..trace import schema
+from .replay import Model
+from .state import BEGIN, END, READY_SINCE, ROW, SUSPENSION, YIELDED, Task
+
+MS = 1_000_000
+
+ERROR, WARNING = "error", "warning"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One warning: what a rule found, when, and what to do about it."""
+
+    rule: str  # the rule's name
+    severity: str  # ERROR or WARNING
+    t: int  # when it happened (or began)
+    loop: int  # the loop's source (0: the process)
+    tasks: tuple[int, ...]  # the tasks it concerns (indexes in Model.tasks), first the main one
+    sentence: str  # what happened, in one line
+    fix: str  # what to do about it, in one line
+    until: int | None = None  # when it ended, for a stretch of time (a blocked loop)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Thresholds, and the rules turned off (by name)."""
+
+    block_ms: float = 100.0  # loop-blocked: one callback or step this long
+    delay_ms: float = 100.0  # long-delay: this long in the ready queue before a step
+    spin_yields: int = 100  # busy-self-wake: this many yields in a row...
+    spin_ms: float = 100.0  # ...lasting at least this long
+    first_step_ms: float = 100.0  # never-yielded: a first step this long
+    disabled: frozenset[str] = field(default_factory=frozenset)
+
+
+def _ms(ns: int) -> str:
+    return f"{ns / MS:,.0f} ms" if ns < 10_000 * MS else f"{ns / 1e9:,.1f} s"
+
+
+def _steps(task: Task) -> Iterator[tuple[int, int, int, int]]:
+    """(begin, end, ready since, suspension) of each of its steps."""
+    rows = task.rows
+    for at in range(0, len(rows), ROW):
+        yield rows[at + BEGIN], rows[at + END], rows[at + READY_SINCE], rows[at + SUSPENSION]
+
+
+class Rule:
+    """A warning's rule: override `check`."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    severity: ClassVar[str]
+    explains: ClassVar[str]  # one line for a person: what the rule looks for
+
+    def check(self, model: Model, settings: Settings) -> Iterator[Finding]:
+        raise NotImplementedError
+
+    def finding(self, t: int, loop: int, tasks: Iterable[int], sentence: str, fix: str,
+                until: int | None = None) -> Finding:  # fmt: skip
+        return Finding(self.name, self.severity, t, loop, tuple(tasks), sentence, fix, until)
+
+
+class LoopBlocked(Rule):
+    name = "loop-blocked"
+    title = "Loop blocked"
+    severity = WARNING
+    explains = "a callback or task step ran so long that nothing else could run meanwhile"
+
+    def check(self, model: Model, settings: Settings) -> Iterator[Finding]:
+        limit = int(settings.block_ms * MS)
+        for source, loop in sorted(model.loops.items()):
+            s = loop.series
+            for begin, end, task in zip(s.long_begin, s.long_end, s.long_task, strict=True):
+                if end - begin < limit:
+                    continue
+                if task >= 0:
+                    who, tasks = model.tasks[task].label, (task,)
+                    where = self._resumed_at(model.tasks[task], begin)
+                else:
+                    who, tasks, where = "A callback", (), ""
+                yield self.finding(
+                    begin, source, tasks,
+                    f"{who} held loop {source} for {_ms(end - begin)}{where}: no other task, "
+                    "callback or I/O could run meanwhile.",
+                    "Move the blocking call off the loop (await asyncio.to_thread(...) or "
+                    "loop.run_in_executor) or break CPU work up with await asyncio.sleep(0).",
+                    end,
+                )  # fmt: skip
+
+    @staticmethod
+    def _resumed_at(task: Task, begin: int) -> str:
+        """Where the step that began at `begin` went on from: its task's last suspension."""
+        steps = task.steps
+        for n in range(len(steps)):
+            if steps[n].begin == begin:
+                site = steps[n - 1].site if n else ""
+                return f", going on from {os.path.basename(site)}" if site else ""
+        return ""
+
+
+class NeverRetrieved(Rule):
+    name = "never-retrieved"
+    title = "Exception never retrieved"
+    severity = ERROR
+    explains = "a task failed and nobody awaited it or read its exception"
+    MESSAGE = "Task exception was never retrieved"
+
+    def check(self, model: Model, settings: Settings) -> Iterator[Finding]:
+        for error in model.errors:
+            if not error.message.startswith(self.MESSAGE):
+                continue
+            tasks = () if error.task is None else (error.task,)
+            who = model.tasks[error.task].label if error.task is not None else "A task"
+            last = error.detail.strip().splitlines()[-1] if error.detail.strip() else ""
+            failed = f" with {last}" if last else ""
+            yield self.finding(
+                error.t, error.loop, tasks,
+                f"{who} failed{failed}, and nobody awaited it or read its exception: asyncio "
+                "only said so when the task was garbage-collected.",
+                "Keep the task create_task returns and await it (or gather it), or add a done "
+                "callback that reads task.exception().",
+            )  # fmt: skip
+
+
+class DestroyedPending(Rule):
+    name = "destroyed-pending"
+    title = "Task destroyed while pending"
+    severity = ERROR
+    explains = "a task was garbage-collected before it finished"
+    MESSAGE = "Task was destroyed but it is pending"
+
+    def check(self, model: Model, settings: Settings) -> Iterator[Finding]:
+        for error in model.errors:
+            if not error.message.startswith(self.MESSAGE):
+                continue
+            tasks = () if error.task is None else (error.task,)
+            who = model.tasks[error.task].label if error.task is not None else "A task"
+            yield self.finding(
+                error.t, error.loop, tasks,
+                f"{who} was garbage-collected before it finished: nothing kept a reference to "
+                "it, so it never ran to its end.",
+                "Keep a reference to every task create_task returns until it is done (a set, "
+                "with task.add_done_callback(tasks.discard)), or use a TaskGroup.",
+            )  # fmt: skip
+
+
+class PendingAtShutdown(Rule):
+    name = "pending-at-shutdown"
+    title = "Pending at shutdown"
+    severity = WARNING
+    explains = "tasks were still pending when the main coroutine returned or the loop closed"
+
+    def check(self, model: Model, settings: Settings) -> Iterator[Finding]:
+        for source, loop in sorted(model.loops.items()):
+            if loop.closed is None:
+                continue  # still running when the trace ends: nothing shut down yet
+            mine = [task for task in model.tasks if task.loop == source]
+            main = next((task for task in mine if task.parent is None), None)
+            end = main.ended if main is not None and main.ended is not None else loop.closed
+            left = [task for task in mine if task is not main and not _shutdown_task(task)
+                    and task.created <= end and (task.ended is None or task.ended > end)
+                    and not _cancelled_by_the_program(task, mine)]  # fmt: skip
+            if not left:
+                continue
+            cancelled = [task for task in left if task.outcome == schema.OUTCOME_CANCELLED]
+            names = ", ".join(task.label for task in left[:5]) + (" ..." if len(left) > 5 else "")
+            what = "main() returned" if main is not None and main.ended is not None else (
+                "the loop closed")  # fmt: skip
+            fate = (f"; asyncio.run cancelled {len(cancelled)} of them" if cancelled
+                    else "; they never finished")  # fmt: skip
+            yield self.finding(
+                end, source, [task.index for task in left],
+                f"{len(left)} task{'s were' if len(left) > 1 else ' was'} still pending when "
+                f"{what}: {names}{fate}.",
+                "Cancel and await your tasks before returning (a TaskGroup does it for you), "
+                "so they stop where you choose, not mid-work.",
+            )  # fmt: skip
+
+
+def _cancelled_by_the_program(task: Task, tasks: list[Task]) -> bool:
+    """The program itself asked `task` to stop (a cancel() from one of its tasks), even if the
+    request was seen only after main() returned: the trace sees it at the task's next step."""
+    labels = {other.label for other in tasks}
+    return any(by in labels for _, by in task.cancel_requests)
+
+
+def _shutdown_task(task: Task) -> bool:
+    """asyncio.run's own clean-up tasks (shutdown_asyncgens, shutdown_default_executor)."""
+    return task.coro.startswith("BaseEventLoop.shutdown_")
+
+
+class NeverAwaited(Rule):
+    name = "never-awaited"
+    title = "Coroutine never awaited"
+    severity = ERROR
+    explains = "a coroutine was created and dropped without being awaited"
+    PATTERN = re.compile(
+        r"(?:(\S+?):(\d+): )?RuntimeWarning: coroutine '([^']+)' was never awaited"
+    )
+
+    def check(self, model: Model, settings: Settings) -> Iterator[Finding]:
+        for output in model.output:
+            for match in self.PATTERN.finditer(output.text):
+                path, line, coro = match.groups()
+                where = f" (at {path}:{line})" if path else ""
+                yield self.finding(
+                    output.t, 0, (),
+                    f"The coroutine {coro}() was created but never awaited{where}: its code "
+                    "never ran.",
+                    "Await it (await f()), or run it concurrently with asyncio.create_task(f()) "
+                    "and keep the task.",
+                )  # fmt: skip
+
+
+class LongDelay(Rule):
+    name = "long-delay"
+    title = "Long scheduling delay"
+    severity = WARNING
+    explains = "a task sat in the ready queue a long time before the loop got to it"
+
+    def check(self, model: Model, settings: Settings) -> Iterator[Finding]:
+        limit = int(settings.delay_ms * MS)
+        for task in model.tasks:
+            late = [(begin - ready, begin) for begin, _, ready, _ in _steps(task)
+                    if begin - ready >= limit]  # fmt: skip
+            if not late:
+                continue
+            worst, when = max(late)
+            times = f" ({len(late)} steps waited {_ms(limit)} or more)" if len(late) > 1 else ""
+            yield self.finding(
+                when - worst, task.loop, (task.index,),
+                f"{task.label} was ready but waited {_ms(worst)} for the loop to run it{times}: "
+                "the loop was busy elsewhere.",
+                "Find what held the loop then (the timeline's k key) and keep callbacks and "
+                "steps short.",
+                when,
+            )  # fmt: skip
+
+
+class BusySelfWake(Rule):
+    name = "busy-self-wake"
+    title = "Busy self-wake"
+    severity = WARNING
+    explains = "a task keeps yielding (sleep(0)) without waiting on anything: it spins"
+
+    def check(self, model: Model, settings: Settings) -> Iterator[Finding]:
+        least, span = settings.spin_yields, int(settings.spin_ms * MS)
+        for task in model.tasks:
+            run: list[int] = []  # begins of the current run of yields
+            for begin, end, _, suspension in _steps(task):
+                if suspension == YIELDED:
+                    run.append(begin)
+                    continue
+                yield from self._spun(task, run, end, least, span)
+                run = []
+            yield from self._spun(task, run, task.since, least, span)
+
+    def _spun(self, task: Task, run: list[int], end: int, least: int, span: int
+              ) -> Iterator[Finding]:  # fmt: skip
+        if len(run) >= least and end - run[0] >= span:
+            yield self.finding(
+                run[0], task.loop, (task.index,),
+                f"{task.label} yielded {len(run):,} times in a row over {_ms(end - run[0])} "
+                "without waiting on anything: it spins, keeping the loop busy.",
+                "Wait on what it polls for (an Event, a Queue, a Condition) or sleep a real "
+                "interval instead of looping on asyncio.sleep(0).",
+                end,
+            )  # fmt: skip
+
+
+class NeverYielded(Rule):
+    name = "never-yielded"
+    title = "Never yielded"
+    severity = WARNING
+    explains = "a task's first step ran a long time before it first gave the loop back"
+
+    def check(self, model: Model, settings: Settings) -> Iterator[Finding]:
+        limit = int(settings.first_step_ms * MS)
+        for task in model.tasks:
+            rows = task.rows
+            if not rows or rows[END] - rows[BEGIN] < limit:
+                continue
+            took = rows[END] - rows[BEGIN]
+            yield self.finding(
+                rows[BEGIN], task.loop, (task.index,),
+                f"{task.label} ran {_ms(took)} from its start before it first awaited something "
+                "that suspends: everything else waited.",
+                "Await early (and often) in a long coroutine, or run its slow start in a thread "
+                "with asyncio.to_thread.",
+                rows[END],
+            )  # fmt: skip
+
+
+RULES: tuple[Rule, ...] = (
+    LoopBlocked(), NeverRetrieved(), DestroyedPending(), PendingAtShutdown(), NeverAwaited(),
+    LongDelay(), BusySelfWake(), NeverYielded(),
+)  # fmt: skip
+RULE_NAMES: tuple[str, ...] = tuple(rule.name for rule in RULES)
+
+
+def diagnose(model: Model, settings: Settings | None = None) -> list[Finding]:
+    """Every finding of every rule that is on, in time order."""
+    settings = settings or Settings()
+    unknown = settings.disabled - set(RULE_NAMES)
+    if unknown:
+        raise ValueError(f"no rule {', '.join(sorted(unknown))}: the rules are "
+                         f"{', '.join(RULE_NAMES)}")  # fmt: skip
+    found = [finding for rule in RULES if rule.name not in settings.disabled
+             for finding in rule.check(model, settings)]  # fmt: skip
+    return sorted(found, key=lambda finding: (finding.t, RULE_NAMES.index(finding.rule)))
+
+
+def counts(findings: Iterable[Finding]) -> Counter[str]:
+    """How many findings each rule has (every rule listed, 0 included), in RULES order."""
+    found = Counter(finding.rule for finding in findings)
+    return Counter({name: found[name] for name in RULE_NAMES})
+
+
+def by_task(findings: Iterable[Finding]) -> dict[int, list[Finding]]:
+    """The findings that concern each task (a task's glyph in the tasks table)."""
+    out: dict[int, list[Finding]] = {}
+    for finding in findings:
+        for task in finding.tasks:
+            out.setdefault(task, []).append(finding)
+    return out
+
+
+__all__ = [
+    "ERROR", "RULES", "RULE_NAMES", "WARNING", "Finding", "Rule", "Settings", "by_task",
+    "counts", "diagnose",
+]  # fmt: skip
