@@ -14,12 +14,14 @@ from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
 from ..model import Model, Origin, Step, Task
+from ..model.diagnose import ERROR, WARNING, Finding
 from ..model.timeindex import Snapshot
 from .format import FINISHED, STATE_LOOK, duration, offset, short_site, state_text
 from .keys import APP_KEYS, OUTPUT_KEYS, STEP_KEYS, TASK_KEYS, TIME_KEYS, bindings
 from .screens.details import TaskDetails
 from .screens.details import wait_words as step_wait_words
 from .screens.help import HelpScreen
+from .screens.warnings import SEVERITY_LOOK, WarningsScreen
 from .session import Session
 from .timetravel import (
     Lanes,
@@ -35,7 +37,7 @@ from .widgets.output import OutputView
 from .widgets.panes import HeaderBar, LoopPane, main_loop
 from .widgets.scrub import ScrubBar
 from .widgets.stepper import StepperPane
-from .widgets.table import Column, Table
+from .widgets.table import Cell, Column, Table
 from .widgets.timeline import Timeline
 
 MAIN_ONLY = frozenset(
@@ -75,6 +77,15 @@ def task_columns(get_session: Callable[[], Session]) -> list[Column]:
     def name(row: Any) -> str:
         return task_of(row).name
 
+    def flagged_name(row: Any) -> Cell:
+        task = task_of(row)
+        found = get_session().flagged.get(task.index)
+        if not found:
+            return task.name
+        worst = ERROR if any(f.severity == ERROR for f in found) else WARNING
+        glyph, style = SEVERITY_LOOK[worst]
+        return Text.assemble((f"{glyph} ", style), task.name)
+
     def coro(row: Any) -> str:
         return task_of(row).coro
 
@@ -84,7 +95,7 @@ def task_columns(get_session: Callable[[], Session]) -> list[Column]:
     right = {"align": "right"}
     return [
         Column("id", "id", 5, lambda r: str(index(r)), index, priority=9, **right),
-        Column("name", "name", 14, name, name, priority=8),
+        Column("name", "name", 14, flagged_name, name, priority=8),
         Column("state", "state", 11, lambda r: state_text(r.state), lambda r: r.state,
                priority=10),
         Column("coro", "coroutine", 18, coro, coro, priority=7, flex=True),
@@ -388,6 +399,20 @@ class LoopvizApp(App[None]):
         if not self.play_interval:
             return "Auto-play: as fast as it goes."
         return f"Auto-play: a callback every {self.play_interval:g} s."
+
+    def action_warnings(self) -> None:
+        self.push_screen(WarningsScreen(self.session), self._go_to_finding)
+
+    def _go_to_finding(self, finding: Finding | None) -> None:
+        """To a warning's time, its task selected in the table and on the timeline."""
+        if finding is None:
+            return
+        screen = self.screen_stack[0]
+        if not screen.has_class("-timeline"):
+            self.action_timeline()
+        self._move_cursor(finding.t)
+        if finding.tasks:
+            self._main("#timeline", Timeline).select_lane(finding.tasks[0])
 
     def action_internals(self) -> None:
         self.screen_stack[0].toggle_class("-internals")

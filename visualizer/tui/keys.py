@@ -31,6 +31,7 @@ APP_KEYS: tuple[Key, ...] = (
     ),
     Key("r", "restart", "Restart", "Stop the program and run it again from the start."),
     Key("tab", "focus_next", "Next pane", "Move the focus to the next pane.", show=False),
+    Key("W", "warnings", "Warnings", "Show what the warning rules found; Enter goes to it."),
     Key("z", "zoom", "Zoom", "Let the focused pane fill the screen; again to go back."),
     Key("t", "timeline", "Timeline", "Switch the main area between the tasks and the timeline."),
     Key("n", "live", "Now", "Bring the time cursor back to now: every view live again."),

@@ -19,6 +19,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from ..model import Model
+from ..model.diagnose import Finding, Settings, by_task, diagnose
 from ..model.replay import fewer_collections
 from ..model.state import Held
 from ..runner import RAW_STDERR, RAW_STDOUT
@@ -30,6 +31,7 @@ if TYPE_CHECKING:
 POLL_INTERVAL = 0.05  # seconds between looks at a file that did not grow
 MAX_READ = 4 << 20  # bytes read per poll, so the lock is never held long
 SWITCH_INTERVAL = 0.0005  # seconds: how soon the UI thread gets the GIL back from ingest
+DIAGNOSE_EVERY = 1.0  # seconds between runs of the warning rules while records arrive
 WARM_TASKS = 500  # tasks prepared for time travel per hold of the lock, once a trace is read
 RECENT = 400  # loop records kept for the stepper's narration...
 RECENT_BATCH = 4096  # ...from batches this small (a stepped program flushes at every hold)
@@ -38,7 +40,14 @@ RECENT_BATCH = 4096  # ...from batches this small (a stepped program flushes at 
 class Session:
     """One program run (or one trace file) and the model it is replayed into."""
 
-    def __init__(self, trace_path: str, program: Program | None = None, *, title: str = "") -> None:
+    def __init__(
+        self,
+        trace_path: str,
+        program: Program | None = None,
+        *,
+        title: str = "",
+        settings: Settings | None = None,
+    ) -> None:
         self.trace_path = trace_path
         self.program = program
         self.title = title or os.path.basename(trace_path)
@@ -53,6 +62,11 @@ class Session:
         self.read_bytes = 0
         self.cursor: int | None = None  # the time every view shows; None: live (now)
         self.cut = False  # the trace ends inside a batch: everything before it was read
+        self.settings = settings or Settings()  # the warning rules' thresholds, rules off
+        self.findings: list[Finding] = []  # the warnings, as of `findings_version`
+        self.flagged: dict[int, list[Finding]] = {}  # task index -> its warnings
+        self.findings_version = -1
+        self._diagnosed_at = 0.0
         self.warmed = False  # every task prepared for time travel (a trace read to its end)
         self._frozen = False  # the model was moved out of the collector's way (gc.freeze)
         self.stepping = program is not None and program.step  # started held, for a stepper
@@ -184,10 +198,15 @@ class Session:
                     # program was killed mid-write, or the file was cut).
                     self.cut = self._reader.incomplete
                     self._finish()
+                    self.diagnose()
                     self.finished = True
                     self._warm()
                     return
+                if got and time.monotonic() - self._diagnosed_at >= DIAGNOSE_EVERY:
+                    self.diagnose()
                 if not got:
+                    if self.findings_version != self.version:
+                        self.diagnose()  # quiet now: the warnings catch up with the model
                     self._stop.wait(POLL_INTERVAL)
         except TraceError as exc:
             self.error = str(exc)
@@ -195,6 +214,17 @@ class Session:
             self.error = f"internal error while reading the trace: {exc!r}"
         finally:
             self.finished = True
+
+    def diagnose(self) -> None:
+        """Run the warning rules over the model as it is now (the ingest thread does this
+        once a second while records arrive, and when they stop)."""
+        with self.lock:
+            version = self.version
+            findings = diagnose(self.model, self.settings)
+        self.flagged = by_task(findings)
+        self.findings = findings
+        self.findings_version = version
+        self._diagnosed_at = time.monotonic()
 
     def _warm(self) -> None:
         """Prepare every task for time travel, a few hundred at a time: the views go first."""

@@ -50,6 +50,11 @@ class HeaderBar(Static):
             at = offset(max(0, snapshot.t - (model.start or 0)))
             line1.append(f"⏪ at {at}s · n: back to now  ", style="bold black on yellow")
         line1.append_text(self._state(session, status))
+        findings = session.findings
+        if findings:
+            errors = any(finding.severity == "error" for finding in findings)
+            line1.append(f"  ⚠ {len(findings):,} warning{'s' if len(findings) > 1 else ''} (W)",
+                         style="bold red" if errors else "bold yellow")  # fmt: skip
         if session.cut:
             line1.append("  ⚠ trace cut short: the end of it is missing", style="bold yellow")
         if session.program is None:
