@@ -11,8 +11,10 @@ Each benchmark script runs in two roles:
   and prints one JSON line. The parent also times the whole child process.
 
 The plain child never imports ``visualizer``: the import cost is part of what recording costs
-(whole-process column). Both sides get the same environment, with bytecode cached in a temporary
-directory so that neither compiles its modules on every run.
+(whole-process column). The recorded child runs the watchdog thread too, as ``loopviz record``,
+``run`` and ``step`` do (``LOOPVIZ_BENCH_NO_WATCHDOG=1`` leaves it out, to measure what it
+costs). Both sides get the same environment, with bytecode cached in a temporary directory so
+that neither compiles its modules on every run.
 """
 
 from __future__ import annotations
@@ -52,9 +54,14 @@ def run_child(mode: str, trace: str | None, workload: Workload, args: argparse.N
         if trace is None:
             raise SystemExit("--child recorded needs --trace PATH")
         import visualizer
+        from visualizer.recorder.watchdog import Watchdog
 
-        with visualizer.record(trace):
+        with visualizer.record(trace) as recording:
+            watchdog = Watchdog(recording.recorder)  # as under loopviz record/run/step
+            if not os.environ.get("LOOPVIZ_BENCH_NO_WATCHDOG"):  # to measure the watchdog
+                watchdog.start()
             elapsed, cpu = _timed_run(visualizer.loop_factory, workload, args)
+            watchdog.stop()
     print(json.dumps({"mode": mode, "seconds": elapsed, "cpu": cpu}), flush=True)
 
 

@@ -133,7 +133,8 @@ def test_loop_blocked_names_the_task_whose_step_took_150_ms() -> None:
     assert finding.severity == "warning" and finding.loop in model.loops
     assert finding.until is not None and finding.until - finding.t >= 150 * MS
     assert finding.sentence.startswith(f"{named(model, 'blocker').label} held loop ")
-    assert re.search(r", going on from test_diagnose\.py:\d+ in _blocking_step\.", finding.sentence)
+    # where: the line it went on from, or where a stack sampler saw it stuck
+    assert re.search(r"\btest_diagnose\.py:\d+ in _blocking_step\.", finding.sentence)
     assert "no other task, callback or I/O could run" in finding.sentence
     assert "to_thread" in finding.fix
 
@@ -247,6 +248,8 @@ async def keeps_tasks_in_a_set() -> None:
 def test_destroyed_pending_fires_when_a_pending_task_is_collected() -> None:
     model, findings = findings_of(drops_a_pending_task)
     (finding,) = [f for f in findings if f.rule == "destroyed-pending"]
+    # (pending-at-shutdown fires too: see the xfail below)
+    assert set(rules(findings)) <= {"destroyed-pending", "pending-at-shutdown"}
     assert finding.severity == "error"
     assert "garbage-collected before it finished" in finding.sentence
     assert "nothing kept a reference to it" in finding.sentence
@@ -527,7 +530,7 @@ def test_example_gets_no_false_warning(example: str, example_runs) -> None:
     (task,) = [model.tasks[index] for index in finding.tasks]
     if example == "blocking_call":
         assert task.coro == "main" and finding.until - finding.t >= 450 * MS
-        assert "blocking_call.py:25 in with_ticker" in finding.sentence
+        assert re.search(r"\bblocking_call\.py:\d+ in with_ticker\b", finding.sentence)
     else:
         assert task.name == "send-report"
         assert "ConnectionError: mail server unreachable" in finding.sentence

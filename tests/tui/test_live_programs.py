@@ -143,8 +143,9 @@ def test_a_program_blocking_its_loop_is_shown_blocked(tmp_path):
 
         asyncio.run(main())
     """
-    text, _, _ = _watch(tmp_path, source, lambda text: "BLOCKED" in text)
+    text, _, _ = _watch(tmp_path, source, lambda text: "BLOCKED" in text and " at " in text)
     assert "▶ running" in text and "s in one callback" in text
+    assert "prog.py:6 in main" in text  # where the watchdog saw it stuck: the time.sleep
 
 
 @pytest.mark.parametrize("megabytes", [50])

@@ -68,6 +68,12 @@ def _steps(task: Task) -> Iterator[tuple[int, int, int, int]]:
         yield rows[at + BEGIN], rows[at + END], rows[at + READY_SINCE], rows[at + SUSPENSION]
 
 
+def _short(site: str) -> str:
+    """``/long/dir/file.py:12 in f`` -> ``file.py:12 in f``."""
+    path, sep, rest = site.partition(":")
+    return f"{os.path.basename(path)}:{rest}" if sep else site
+
+
 class Rule:
     """A warning's rule: override `check`."""
 
@@ -102,6 +108,10 @@ class LoopBlocked(Rule):
                     where = self._resumed_at(model.tasks[task], begin)
                 else:
                     who, tasks, where = "A callback", (), ""
+                samples = model.samples_between(source, begin, end)
+                if samples:  # the watchdog saw where: the spot seen most often
+                    spot, seen = Counter(sample.where for sample in samples).most_common(1)[0]
+                    where = f", stuck at {_short(spot)} ({seen} of {len(samples)} samples)"
                 yield self.finding(
                     begin, source, tasks,
                     f"{who} held loop {source} for {_ms(end - begin)}{where}: no other task, "
@@ -118,7 +128,7 @@ class LoopBlocked(Rule):
         for n in range(len(steps)):
             if steps[n].begin == begin:
                 site = steps[n - 1].site if n else ""
-                return f", going on from {os.path.basename(site)}" if site else ""
+                return f", going on from {_short(site)}" if site else ""
         return ""
 
 

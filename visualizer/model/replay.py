@@ -50,6 +50,7 @@ from .state import (
     Queued,
     Registry,
     Scheduled,
+    StackSample,
     State,
     Task,
     scheduled,
@@ -790,6 +791,7 @@ class Model:
         self.output: list[Output] = []
         self.marks: list[Mark] = []
         self.errors: list[LoopError] = []
+        self.stacks: list[StackSample] = []  # the watchdog's samples of stuck loops
         self.exit_status: int | None = None
         self.exit_detail: str = ""
         self.truncated = False
@@ -880,6 +882,28 @@ class Model:
             replay = self._replays[source] = _LoopReplay(self, loop)
         return replay
 
+    def stuck_at(self, source: int) -> StackSample | None:
+        """Where loop `source` is stuck now, if the watchdog sampled it since its last handle
+        ended (None: it is not known to be stuck)."""
+        replay = self._replays.get(source)
+        if replay is None:
+            return None
+        for sample in reversed(self.stacks):
+            if sample.loop == source:
+                return sample if sample.t > replay.handle_begin else None
+        return None
+
+    def stuck_since(self, source: int) -> int | None:
+        """When the handle loop `source` is stuck in began (its previous handle's end), if the
+        watchdog has seen it stuck; else None."""
+        if self.stuck_at(source) is None:
+            return None
+        return self._replays[source].handle_begin
+
+    def samples_between(self, source: int, begin: int, end: int) -> list[StackSample]:
+        """The watchdog's samples of loop `source` taken from `begin` to `end`."""
+        return [s for s in self.stacks if s.loop == source and begin <= s.t <= end]
+
     def task_of(self, loop: int, ident: int) -> Task | None:
         """The task a loop's records call `ident` now."""
         replay = self._replays.get(loop)
@@ -909,6 +933,9 @@ class Model:
                 self.exit_detail = str(detail)
         elif kind == schema.DROPPED:
             self.dropped += record[2]
+        elif kind == schema.STACK:
+            _, t, loop, text = record
+            self.stacks.append(StackSample(t, loop, tuple(str(text).split("\n"))))
 
     def _note(self, source: int, strings: dict[int, str], r: Record) -> None:
         """A MARK or an EXCEPTION, from a loop's own source or from source 0."""

@@ -487,6 +487,28 @@ class Mark:
 
 
 @dataclass(slots=True)
+class StackSample:
+    """The watchdog's look at a loop stuck in one handle: its thread's stack then."""
+
+    t: int
+    loop: int
+    frames: tuple[str, ...]  # "file:line in function", outermost first
+
+    @property
+    def where(self) -> str:
+        """The innermost frame of the program itself (not asyncio's or loopviz's)."""
+        for frame in reversed(self.frames):
+            if not _library_site(frame):
+                return frame
+        return self.frames[-1] if self.frames else ""
+
+
+def _library_site(site: str) -> bool:
+    path = site.rpartition(" in ")[0].rpartition(":")[0].replace("\\", "/")
+    return "/asyncio/" in path or "/visualizer/recorder/" in path or path.startswith("<frozen ")
+
+
+@dataclass(slots=True)
 class LoopError:
     t: int
     loop: int

@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from ..trace import schema
-from . import core, install, stepper
+from . import core, install, stepper, watchdog
 
 # Frames from here and from runpy are not the program's (runpy's may say "<frozen runpy>").
 _AGENT_FILES = {__file__, runpy.__file__, "<frozen runpy>"}
@@ -106,6 +106,7 @@ class Agent:
         self.finished = False
         self.echo = echo
         self.tees: list[_OutputTee] = []
+        self.watchdog: watchdog.Watchdog | None = None
 
     def start(self) -> None:
         core.set_current(self.recorder)
@@ -118,12 +119,16 @@ class Agent:
         atexit.register(self.finish, None, "")
         self._patch_os_exit()
         self._catch_sigterm()
+        self.watchdog = watchdog.Watchdog(self.recorder)
+        self.watchdog.start()
 
     def finish(self, status: int | None, detail: str) -> None:
         """Flush output and loops, and record how the program ended (once)."""
         if self.finished:
             return
         self.finished = True
+        if self.watchdog is not None:
+            self.watchdog.stop()
         for tee in self.tees:
             try:
                 tee.flush()

@@ -100,7 +100,7 @@ class _State:
     __slots__ = (
         "rec", "src", "buf", "lock", "last_flush", "strings", "sid", "sites", "tasks",
         "names", "cancels", "timers", "timer_seq", "sleeps", "closed", "fresh", "offset",
-        "waits", "codes", "on_gone", "gate",
+        "waits", "codes", "on_gone", "gate", "waiting",
     )  # fmt: skip
 
     def __init__(self, recorder: core.Recorder, owner: Any) -> None:
@@ -129,6 +129,8 @@ class _State:
         self.codes: set[Any] = set()
         self.on_gone = self.task_gone  # one bound method for every task's weakref
         self.gate: Any = core.stepper  # a Stepper, while the program is being stepped
+        # in select, or held by the stepper: not running a handle (the watchdog asks)
+        self.waiting = True
 
     def put_foreign(self, *items: Any) -> None:
         """Append from a thread that is not running the loop (a GC callback, say)."""
@@ -439,9 +441,12 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
                 buf = self._lv.buf
                 ext = buf.extend
 
+        lv = self._lv
+        lv.waiting = True
         t0 = _clock()
         event_list = self._selector.select(timeout)
         t1 = _clock()
+        lv.waiting = False
         # What other threads (or signal handlers) appended is in here too: the replay can tell.
         qlen = len(ready)
         ext((SELECT, t0, -1 if timeout is None else int(timeout * 1e9), t1, len(event_list), qlen))

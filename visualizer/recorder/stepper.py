@@ -207,6 +207,7 @@ class Stepper:
     ) -> None:
         """Say where the loop is held, and wait for the next command (or PLAY's interval)."""
         self.clock.hold()
+        loop._lv.waiting = True  # held, not stuck in a handle: the watchdog leaves it be
         try:
             loop._lv_paused(point, k, n, timeout, why, handle)
             with self.cond:
@@ -225,6 +226,7 @@ class Stepper:
                     # woken now and then, so that a signal handler runs on the main thread
                     self.cond.wait(0.2)
         finally:
+            loop._lv.waiting = False
             self.clock.release()
             loop._lv_resumed(self.clock.lag())
 

@@ -62,6 +62,7 @@ class Kind(IntEnum):
     PAUSED = 32
     QUEUED = 33
     RESUMED = 34
+    STACK = 35
 
 
 STR: Final = int(Kind.STR)
@@ -98,6 +99,7 @@ IDLE: Final = int(Kind.IDLE)
 PAUSED: Final = int(Kind.PAUSED)
 QUEUED: Final = int(Kind.QUEUED)
 RESUMED: Final = int(Kind.RESUMED)
+STACK: Final = int(Kind.STACK)
 
 FIELDS: Final[dict[int, tuple[str, ...]]] = {
     STR: ("id", "text"),
@@ -162,6 +164,9 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
     QUEUED: ("task", "what$", "where$"),
     # lag_ns: how far the program's clock is behind the real one now, all holds together.
     RESUMED: ("t", "lag_ns"),
+    # source 0: the watchdog saw `loop` in one handle for long (no record, not in select) and
+    # sampled its thread's stack: "file:line in function" lines, outermost first.
+    STACK: ("t", "loop", "detail"),
 }
 
 

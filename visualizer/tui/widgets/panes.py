@@ -12,7 +12,16 @@ from ...model import Loop, Model
 from ...model.series import Activity
 from ...model.timeindex import LoopAt, Snapshot
 from ...trace import schema
-from ..format import STATE_LOOK, clock, duration, exit_words, offset, percent, sparkline
+from ..format import (
+    STATE_LOOK,
+    clock,
+    duration,
+    exit_words,
+    offset,
+    percent,
+    short_site,
+    sparkline,
+)  # fmt: skip
 from ..session import Session
 
 BLOCKED_AFTER = 0.3  # seconds without records, while the loop is not idle, before we say so
@@ -24,6 +33,9 @@ def loop_blocked_for(session: Session, loop: Loop) -> float:
         return 0.0
     if loop.closed is not None or loop.idle_since is not None or loop.held is not None:
         return 0.0  # closed, waiting in select, or held by the stepper: not stuck
+    since = session.model.stuck_since(loop.source)
+    if since is not None:  # the watchdog saw it stuck (its samples are records: not silence)
+        return max(0, session.now() - since) / 1e9
     quiet = time.monotonic() - session.last_data
     return quiet if quiet >= BLOCKED_AFTER else 0.0
 
@@ -153,6 +165,9 @@ class LoopPane(Static):
             # nothing recorded while not idle: one callback or task step has held it that long
             alarm = "bold red"
             grid.add_row(Text("BLOCKED", alarm), Text(f"{blocked:.1f}s in one callback", alarm))
+            stuck = model.stuck_at(loop.source)
+            if stuck is not None:  # the watchdog's latest look at the loop's thread
+                grid.add_row(Text("at", alarm), Text(short_site(stuck.where), alarm))
         elif loop.closed is not None:
             grid.add_row("end", f"closed after {duration(loop.closed - loop.opened)}")
         grid.add_row("trace", Text(session.trace_path, style="dim"))

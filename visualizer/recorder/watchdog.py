@@ -1,0 +1,85 @@
+"""The watchdog: a thread that notices a loop stuck in one handle and records where it is stuck.
+
+Every `interval` seconds it looks at each recording loop that is running: if the loop is not
+waiting (in select, or held by the stepper) and has recorded nothing since the last look, one
+handle has held it all that time. Once that has lasted `threshold` seconds it samples the loop
+thread's stack (`sys._current_frames`) and records it as a STACK record, through the process
+source, which writes at once: a live viewer sees where the loop is stuck while it still is. It
+samples again every `threshold` while the handle goes on, so a long block gives a few samples.
+
+It costs the program nothing while nothing blocks: a few attribute reads a few times a second,
+on a thread of its own.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from ..trace import schema
+from . import core, waits
+
+INTERVAL = 0.025  # seconds between looks
+STACK_DEPTH = 40  # frames kept, innermost ones
+
+
+class Watchdog:
+    """Watches the recorder's loops; `start` it once, `stop` it at the end."""
+
+    def __init__(self, recorder: core.Recorder, threshold: float = 0.1) -> None:
+        self.recorder = recorder
+        self.threshold = threshold
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="loopviz-watchdog", daemon=True)
+        # id(loop) -> (the buffer seen, its length, seconds it has not changed, last sample at)
+        self._seen: dict[int, tuple[Any, int, float, float]] = {}
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _run(self) -> None:
+        while not self._stop.wait(INTERVAL):
+            try:
+                self.look()
+            except Exception:
+                pass  # the watchdog must never take the program down
+
+    def look(self, elapsed: float = INTERVAL) -> None:
+        """One look at every loop; `elapsed`: seconds since the last."""
+        loops = [owner for owner in list(self.recorder._flushers) if hasattr(owner, "_lv")]
+        alive = set()
+        for loop in loops:
+            key = id(loop)
+            alive.add(key)
+            lv = loop._lv
+            thread = loop._thread_id
+            if lv.waiting or thread is None or lv.closed:
+                self._seen.pop(key, None)
+                continue
+            buf = lv.buf
+            seen = self._seen.get(key)
+            if seen is None or seen[0] is not buf or seen[1] != len(buf):
+                self._seen[key] = (buf, len(buf), 0.0, 0.0)  # it moved on
+                continue
+            stuck, sampled = seen[2] + elapsed, seen[3]
+            if stuck >= self.threshold and stuck - sampled >= self.threshold - 1e-9:
+                self._sample(lv.src, thread)
+                sampled = stuck
+            self._seen[key] = (buf, len(buf), stuck, sampled)
+        for key in set(self._seen) - alive:
+            del self._seen[key]
+
+    def _sample(self, source: int, thread: int) -> None:
+        frame = sys._current_frames().get(thread)
+        if frame is None:
+            return
+        lines: list[str] = []
+        while frame is not None and len(lines) < STACK_DEPTH:
+            lines.append(waits.format_site(frame.f_code, frame.f_lineno))
+            frame = frame.f_back
+        lines.reverse()  # outermost first, as a traceback reads
+        self.recorder.emit(schema.STACK, core.clock(), source, "\n".join(lines))
