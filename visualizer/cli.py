@@ -10,12 +10,15 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__
 from .export import FORMATS, default_output, export_file, write
 from .runner import agent_command, append_exit
 from .trace.reader import TraceError
+
+if TYPE_CHECKING:
+    from .model.diagnose import Settings
 
 PROG = "loopviz"
 
@@ -34,6 +37,51 @@ def _program_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("-o", "--output", metavar="FILE", help="trace file to keep")
     command.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
     command.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args...]")
+
+
+def _rule_arguments(command: argparse.ArgumentParser) -> None:
+    """The warning rules' thresholds, and which rules run (run, step, replay, check)."""
+    command.add_argument(
+        "--max-block-ms",
+        type=float,
+        default=100.0,
+        metavar="MS",
+        help="loop-blocked fires for one callback or step this long "
+        "(default 100); the watchdog samples the stack from then on",
+    )
+    command.add_argument(
+        "--max-delay-ms",
+        type=float,
+        default=100.0,
+        metavar="MS",
+        help="long-delay fires for a step this late (default 100)",
+    )
+    command.add_argument(
+        "--disable",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="turn a warning rule off (repeatable, or comma-separated)",
+    )
+    command.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="RULE",
+        help="run only these warning rules (repeatable, or comma-separated)",
+    )
+
+
+def _settings(args: argparse.Namespace) -> Settings:
+    """The rules' Settings the command line asks for; UsageError on a bad one."""
+    from .model.diagnose import RULE_NAMES, Settings
+
+    disabled = rule_names(args.disable)
+    if args.only:
+        disabled |= frozenset(RULE_NAMES) - rule_names(args.only)
+    if args.max_block_ms <= 0 or args.max_delay_ms <= 0:
+        raise UsageError("--max-block-ms and --max-delay-ms must be more than 0")
+    return Settings(block_ms=args.max_block_ms, delay_ms=args.max_delay_ms, disabled=disabled)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -60,6 +108,7 @@ def _parser() -> argparse.ArgumentParser:
         "/dev/null. The trace is kept on disk (a temporary file unless -o is given).",
     )
     _program_arguments(run)
+    _rule_arguments(run)
 
     step = commands.add_parser(
         "step",
@@ -70,6 +119,7 @@ def _parser() -> argparse.ArgumentParser:
         "clock stands still. Otherwise as 'loopviz run'.",
     )
     _program_arguments(step)
+    _rule_arguments(step)
 
     examples = commands.add_parser(
         "examples",
@@ -80,6 +130,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     examples.add_argument("choice", nargs="?", help="an example's number or name")
     examples.add_argument("--list", action="store_true", help="only list them, don't ask")
+    _rule_arguments(examples)
 
     replay = commands.add_parser(
         "replay",
@@ -87,6 +138,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Open a trace written by 'loopviz record' or 'loopviz run' in the viewer.",
     )
     replay.add_argument("trace", metavar="FILE", help="a trace file")
+    _rule_arguments(replay)
 
     summary = commands.add_parser(
         "summary",
@@ -107,34 +159,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     check.add_argument("trace", metavar="FILE", nargs="?",
                        help="a trace written by 'loopviz record', 'run' or 'step'")  # fmt: skip
-    check.add_argument(
-        "--max-block-ms",
-        type=float,
-        default=100.0,
-        metavar="MS",
-        help="loop-blocked fires for one callback or step this long (default 100)",
-    )
-    check.add_argument(
-        "--max-delay-ms",
-        type=float,
-        default=100.0,
-        metavar="MS",
-        help="long-delay fires for a step this late (default 100)",
-    )
-    check.add_argument(
-        "--disable",
-        action="append",
-        default=[],
-        metavar="RULE",
-        help="turn a rule off (repeatable, or comma-separated)",
-    )
-    check.add_argument(
-        "--only",
-        action="append",
-        default=[],
-        metavar="RULE",
-        help="run only these rules (repeatable, or comma-separated)",
-    )
+    _rule_arguments(check)
     check.add_argument("--json", action="store_true", help="print the warnings as JSON")
     check.add_argument("--list-rules", action="store_true", help="list the rules and exit")
 
@@ -265,9 +290,11 @@ def _run(args: argparse.Namespace) -> int:
     def make_session() -> Session:
         trace = args.output or _temporary_trace(target)
         traces.append(trace)
-        program = Program(args.program, args.module, trace, step=args.command == "step")
-        return Session(trace, program, title=target)
+        program = Program(args.program, args.module, trace, step=args.command == "step",
+                          block_ms=settings.block_ms)  # fmt: skip
+        return Session(trace, program, title=target, settings=settings)
 
+    settings = _settings(args)
     session = make_session()
     app = LoopvizApp(session, make_session)
 
@@ -298,7 +325,9 @@ def _replay(args: argparse.Namespace) -> int:
     read_header(args.trace)  # a missing, foreign or damaged file: one line, before any screen
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError("replay needs a terminal; 'loopviz summary' prints a trace without one")
-    app = LoopvizApp(Session(args.trace, None, title=os.path.basename(args.trace)))
+    settings = _settings(args)
+    app = LoopvizApp(Session(args.trace, None, title=os.path.basename(args.trace),
+                             settings=settings))  # fmt: skip
     try:
         app.run()
     finally:
@@ -373,7 +402,7 @@ def rule_names(values: list[str]) -> frozenset[str]:
 
 
 def _check(args: argparse.Namespace) -> int:
-    from .model.diagnose import RULE_NAMES, RULES, Settings, diagnose
+    from .model.diagnose import RULES, diagnose
 
     if args.list_rules:
         for rule in RULES:
@@ -381,16 +410,10 @@ def _check(args: argparse.Namespace) -> int:
         return 0
     if args.trace is None:
         raise UsageError("check needs a trace: loopviz check FILE")
-    disabled = rule_names(args.disable)
-    if args.only:
-        disabled |= frozenset(RULE_NAMES) - rule_names(args.only)
-    if args.max_block_ms <= 0 or args.max_delay_ms <= 0:
-        raise UsageError("--max-block-ms and --max-delay-ms must be more than 0")
+    settings = _settings(args)
     from .model import Model
 
     model = Model.load(args.trace)
-    settings = Settings(block_ms=args.max_block_ms, delay_ms=args.max_delay_ms,
-                        disabled=disabled)  # fmt: skip
     findings = diagnose(model, settings)
     if args.json:
         from .summary import finding_row

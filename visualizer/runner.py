@@ -61,6 +61,7 @@ def agent_command(
     echo: bool = True,
     control: int | None = None,
     step: bool = False,
+    block_ms: float | None = None,
 ) -> list[str]:
     """The child's command line: the agent, imported from this very copy of loopviz.
 
@@ -77,6 +78,8 @@ def agent_command(
         options += ["--control", str(control)]
     if step:
         options.append("--step")
+    if block_ms is not None:
+        options += ["--block-ms", repr(float(block_ms))]
     target = ["-m", module] if module is not None else []
     trace = os.path.abspath(trace)
     return [sys.executable, "-c", bootstrap, package_parent, *options, trace, *target, *program]
@@ -214,10 +217,12 @@ class Program:
         *,
         cwd: str | None = None,
         step: bool = False,
+        block_ms: float | None = None,
     ) -> None:
         self.program = list(program)
         self.module = module
         self.step = step
+        self.block_ms = block_ms
         self.trace_path = os.path.abspath(trace_path)
         self.cwd = cwd
         self.pid: int | None = None
@@ -238,7 +243,7 @@ class Program:
         err_read, err_write = os.pipe()
         command = agent_command(
             self.trace_path, self.module, self.program, echo=False, control=control_read,
-            step=self.step,
+            step=self.step, block_ms=self.block_ms,
         )  # fmt: skip
         try:
             self._process = subprocess.Popen(

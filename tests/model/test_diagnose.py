@@ -248,8 +248,7 @@ async def keeps_tasks_in_a_set() -> None:
 def test_destroyed_pending_fires_when_a_pending_task_is_collected() -> None:
     model, findings = findings_of(drops_a_pending_task)
     (finding,) = [f for f in findings if f.rule == "destroyed-pending"]
-    # (pending-at-shutdown fires too: see the xfail below)
-    assert set(rules(findings)) <= {"destroyed-pending", "pending-at-shutdown"}
+    assert rules(findings) == ["destroyed-pending"]  # not also pending at shutdown: it was gone
     assert finding.severity == "error"
     assert "garbage-collected before it finished" in finding.sentence
     assert "nothing kept a reference to it" in finding.sentence
@@ -257,23 +256,14 @@ def test_destroyed_pending_fires_when_a_pending_task_is_collected() -> None:
     assert named(model, "lost").gone is not None
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: the recorder's weakref callback forgets the task before Task.__del__ reports "
-    "it, so the EXCEPTION record names no task and the finding says 'A task'",
-)
 def test_destroyed_pending_names_the_task() -> None:
+    # the collector clears the recorder's weak reference before Task.__del__ reports the task
     model, findings = findings_of(drops_a_pending_task)
     (finding,) = [f for f in findings if f.rule == "destroyed-pending"]
     assert names(model, finding) == ["lost"]
     assert finding.sentence.startswith(named(model, "lost").label)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="questionable: a task collected while main() still ran is reported a second time, "
-    "by pending-at-shutdown, though it no longer existed when main() returned",
-)
 def test_a_destroyed_task_is_not_also_pending_at_shutdown() -> None:
     _, findings = findings_of(drops_a_pending_task)
     assert rules(findings) == ["destroyed-pending"]

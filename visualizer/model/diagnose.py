@@ -193,6 +193,7 @@ class PendingAtShutdown(Rule):
             end = main.ended if main is not None and main.ended is not None else loop.closed
             left = [task for task in mine if task is not main and not _shutdown_task(task)
                     and task.created <= end and (task.ended is None or task.ended > end)
+                    and (task.gone is None or task.gone > end)  # destroyed-pending's
                     and not _cancelled_by_the_program(task, mine)]  # fmt: skip
             if not left:
                 continue

@@ -64,6 +64,7 @@ TASK, CALLBACK, OUTSIDE = Origin.TASK, Origin.CALLBACK, Origin.OUTSIDE
 STEP_YIELD = schema.STEP_YIELD
 STEP_WAIT = schema.STEP_WAIT
 _STEPS_IN_PLACE = frozenset({STEP_YIELD, STEP_WAIT})  # replayed by _LoopReplay.steps
+GONE_KEPT = 64  # collected tasks' ids remembered, for the errors their finalizers report
 BULK_GC_THRESHOLD = 50_000  # allocations between young collections during a bulk replay
 SELECTING, HANDLES = Activity.SELECT, Activity.HANDLES
 Record = tuple[Any, ...]
@@ -126,6 +127,7 @@ class _LoopReplay:
         self.ready_last = 0  # the ready queue length in self.series, to skip unchanged ones
         self.alive = 0  # tasks of this loop created and not ended yet
         self.orphans: dict[int, list[int]] = {}  # parent id not seen yet -> its children
+        self.gone: dict[int, int] = {}  # ids of the tasks collected last -> their index
         self.handlers: dict[int, Callable[[Record], object]] = {
             kind: getattr(self, f"_on_{schema.Kind(kind).name.lower()}", _ignore)
             for kind in schema.ARITY
@@ -569,6 +571,10 @@ class _LoopReplay:
         index = self.tasks.pop(r[2], None)  # the id is free for a new task from here on
         if index is not None:
             self.all_tasks[index].gone = r[1]
+            # its finalizer may report it right after ("destroyed but it is pending")
+            self.gone[r[2]] = index
+            if len(self.gone) > GONE_KEPT:
+                del self.gone[next(iter(self.gone))]
 
     def _on_eager_begin(self, r: Record) -> None:
         self.eager_begins.append(r[1])
@@ -905,9 +911,14 @@ class Model:
         return [s for s in self.stacks if s.loop == source and begin <= s.t <= end]
 
     def task_of(self, loop: int, ident: int) -> Task | None:
-        """The task a loop's records call `ident` now."""
+        """The task a loop's records call `ident` now (or called it until it was collected a
+        moment ago: its finalizer's report names it)."""
         replay = self._replays.get(loop)
-        index = replay.tasks.get(ident) if replay else None
+        if replay is None:
+            return None
+        index = replay.tasks.get(ident)
+        if index is None:
+            index = replay.gone.get(ident)
         return None if index is None else self.tasks[index]
 
     # -- process records (source 0) ------------------------------------------------------------

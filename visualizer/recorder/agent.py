@@ -101,7 +101,10 @@ class _OutputTee:
 class Agent:
     """Owns the recorder of one program run and finishes the trace exactly once."""
 
-    def __init__(self, trace_path: str, argv: list[str], *, echo: bool = True) -> None:
+    def __init__(
+        self, trace_path: str, argv: list[str], *, echo: bool = True, block_ms: float = 100.0
+    ) -> None:
+        self.block_ms = block_ms
         self.recorder = core.Recorder(core.FileSink(trace_path), {"argv": argv})
         self.finished = False
         self.echo = echo
@@ -119,7 +122,7 @@ class Agent:
         atexit.register(self.finish, None, "")
         self._patch_os_exit()
         self._catch_sigterm()
-        self.watchdog = watchdog.Watchdog(self.recorder)
+        self.watchdog = watchdog.Watchdog(self.recorder, self.block_ms / 1000)
         self.watchdog.start()
 
     def finish(self, status: int | None, detail: str) -> None:
@@ -284,6 +287,7 @@ def run(
     echo: bool = True,
     control: int | None = None,
     step: bool = False,
+    block_ms: float = 100.0,
 ) -> None:
     """Run `target` (a script path, or a module name when `module`) and exit like Python does.
 
@@ -292,7 +296,7 @@ def run(
     for the viewer to step it.
     """
     argv = [target, *args]
-    agent = Agent(trace_path, argv, echo=echo)
+    agent = Agent(trace_path, argv, echo=echo, block_ms=block_ms)
     if control is not None:
         _reset_ignored_signals()
     agent.start()
@@ -329,24 +333,29 @@ def run(
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``agent [--no-echo] [--control FD] [--step] TRACE (-m MODULE | SCRIPT) args...``.
+    """``agent [--no-echo] [--control FD] [--step] [--block-ms MS] TRACE (-m MODULE | SCRIPT)
+    args...``.
 
     The options come before TRACE, which is an absolute path, so never starts with ``--``.
     """
     argv = list(sys.argv[1:] if argv is None else argv)
-    echo, control, step = True, None, False
+    echo, control, step, block_ms = True, None, False, watchdog.THRESHOLD_MS
     while argv[0].startswith("--"):
         option = argv.pop(0)
         if option == "--no-echo":
             echo = False
         elif option == "--step":
             step = True
+        elif option == "--block-ms":
+            block_ms = float(argv.pop(0))
         elif option == "--control":
             control = int(argv.pop(0))
         else:
             raise SystemExit(f"loopviz agent: unknown option {option}")
     trace_path = argv.pop(0)
     if argv[0] == "-m":
-        run(trace_path, argv[1], argv[1], argv[2:], echo=echo, control=control, step=step)
+        run(trace_path, argv[1], argv[1], argv[2:], echo=echo, control=control, step=step,
+            block_ms=block_ms)  # fmt: skip
     else:
-        run(trace_path, None, argv[0], argv[1:], echo=echo, control=control, step=step)
+        run(trace_path, None, argv[0], argv[1:], echo=echo, control=control, step=step,
+            block_ms=block_ms)  # fmt: skip

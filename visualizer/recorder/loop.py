@@ -63,6 +63,7 @@ _MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
 _MAX_TIMEOUT = base_events.MAXIMUM_SELECT_TIMEOUT
 _WOKE_FLUSH_NS = 1_000_000  # a select that waited longer than this is followed by a flush
 QUEUED_MAX = 200  # the most ready handles a PAUSED record describes
+GONE_KEPT = 64  # ids of collected tasks remembered, for the errors their finalizers report
 
 SELECT = schema.SELECT
 IO_EVENT = schema.IO_EVENT
@@ -100,7 +101,7 @@ class _State:
     __slots__ = (
         "rec", "src", "buf", "lock", "last_flush", "strings", "sid", "sites", "tasks",
         "names", "cancels", "timers", "timer_seq", "sleeps", "closed", "fresh", "offset",
-        "waits", "codes", "on_gone", "gate", "waiting",
+        "waits", "codes", "on_gone", "gate", "waiting", "gone",
     )  # fmt: skip
 
     def __init__(self, recorder: core.Recorder, owner: Any) -> None:
@@ -128,6 +129,7 @@ class _State:
         self.waits: dict[tuple[int, ...], tuple[int, int, int, int]] = {}
         self.codes: set[Any] = set()
         self.on_gone = self.task_gone  # one bound method for every task's weakref
+        self.gone: dict[int, None] = {}  # ids of the tasks collected last, oldest first
         self.gate: Any = core.stepper  # a Stepper, while the program is being stepped
         # in select, or held by the stepper: not running a handle (the watchdog asks)
         self.waiting = True
@@ -142,6 +144,11 @@ class _State:
         tid = ref.tid
         if self.tasks.get(tid) is ref:
             del self.tasks[tid]
+            # The collector clears weak references before it runs finalizers: a pending task's
+            # __del__ reports "destroyed but it is pending" after this. Name it all the same.
+            self.gone[tid] = None
+            if len(self.gone) > GONE_KEPT:
+                del self.gone[next(iter(self.gone))]
         self.names.pop(tid, None)
         self.cancels.pop(tid, None)
         self.put_foreign(schema.TASK_GONE, _clock(), tid)
@@ -769,7 +776,8 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
     def call_exception_handler(self, context: dict[str, Any]) -> None:
         try:
             future = context.get("future") or context.get("task")
-            task = id(future) if id(future) in self._lv.tasks else 0
+            known = id(future) in self._lv.tasks or id(future) in self._lv.gone
+            task = id(future) if known else 0
             exc = context.get("exception")
             detail = waits.format_exception(exc) if isinstance(exc, BaseException) else ""
             self._lv_note(schema.EXCEPTION, task, str(context.get("message", "")), detail)

@@ -21,6 +21,7 @@ from ..trace import schema
 from . import core, waits
 
 INTERVAL = 0.025  # seconds between looks
+THRESHOLD_MS = 100.0  # a handle this long is sampled (loopviz's --max-block-ms)
 STACK_DEPTH = 40  # frames kept, innermost ones
 
 
