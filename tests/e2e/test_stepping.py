@@ -7,8 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from stepping import command, holds, loop_records, stepped, wait_for
-
+from tests.stepping import command, holds, loop_records, stepped, wait_for
 from visualizer.model import Model
 from visualizer.trace import schema
 

@@ -27,9 +27,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import ROOT, record_run, replay_bytes
 
 import visualizer
+from tests.conftest import ROOT, record_run, replay_bytes
 from visualizer.model import Model
 from visualizer.model.diagnose import RULE_NAMES, Finding, Settings, diagnose
 from visualizer.trace import schema

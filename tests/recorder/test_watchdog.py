@@ -8,8 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from stepping import stepped, wait_for
-
+from tests.stepping import stepped, wait_for
 from visualizer.model import Model
 from visualizer.model.diagnose import diagnose
 

@@ -20,7 +20,19 @@ from typing import Any
 
 from ..trace import schema
 from .replay import Model
-from .state import END, REF, ROW, SUSPENSION, Held, Loop, Origin, Queued, Scheduled, Task
+from .state import (
+    END,
+    REF,
+    ROW,
+    SUSPENSION,
+    Held,
+    Loop,
+    Origin,
+    Queued,
+    Scheduled,
+    StackSample,
+    Task,
+)  # fmt: skip
 
 Record = tuple[Any, ...]
 
@@ -583,6 +595,17 @@ def _queued(model: Model, source: int, f: F) -> str:
     return f"In the ready queue: {handle_words(model, source, task, what, where)}."
 
 
+def _stack(model: Model, source: int, f: F) -> str:
+    loop = f.get("loop")
+    frames = str(f.get("detail", "")).split("\n")
+    where = StackSample(0, 0, tuple(frames)).where if frames and frames[0] else ""
+    at = f" at {where}" if where else ""
+    return (
+        f"The watchdog saw loop {loop} stuck in one callback{at}: nothing has been recorded "
+        "for a while, and it is not waiting for I/O."
+    )
+
+
 def _resumed(model: Model, source: int, f: F) -> str:
     lag = f.get("lag_ns")
     if isinstance(lag, int) and lag > 0:
@@ -628,6 +651,7 @@ SENTENCES: dict[int, Callable[[Model, int, F], str]] = {
     schema.PAUSED: _paused,
     schema.QUEUED: _queued,
     schema.RESUMED: _resumed,
+    schema.STACK: _stack,
 }
 
 
