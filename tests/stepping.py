@@ -9,6 +9,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from visualizer.model import Model
 from visualizer.runner import Program
 from visualizer.trace import schema
 from visualizer.trace.reader import TraceError, read_trace, records
@@ -30,6 +31,14 @@ def loop_records(path: Path) -> list[tuple[Any, ...]]:
     except TraceError:
         return []
     return [record for batch in batches if batch[0] == 1 for record in records(batch)]
+
+
+def load(path: Path) -> Model:
+    """The trace's model so far (empty while the agent has not written the header)."""
+    try:
+        return Model.load(path)
+    except TraceError:
+        return Model()
 
 
 def holds(path: Path) -> list[tuple[Any, ...]]:

@@ -7,7 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.stepping import command, holds, loop_records, stepped, wait_for
+from tests.stepping import command, holds, load, loop_records, stepped, wait_for
 from visualizer.model import Model
 from visualizer.trace import schema
 
@@ -207,3 +207,33 @@ def test_quitting_a_held_program_ends_it(tmp_path):
         began = time.monotonic()
         program.stop(grace=5)
         assert time.monotonic() - began < 4  # SIGINT did it: the hold was let go first
+
+
+def test_a_cancel_to_a_blocked_loop_says_it_was_not_delivered_then_that_it_was(tmp_path):
+    source = """
+    import asyncio, time
+
+    async def worker():
+        await asyncio.sleep(60)
+
+    async def main():
+        task = asyncio.create_task(worker(), name="worker")
+        await asyncio.sleep(0.3)
+        time.sleep(1.5)  # the loop is stuck: a cancel can't get in until this ends
+        try:
+            await task
+        except asyncio.CancelledError:
+            print("cancelled")
+
+    asyncio.run(main())
+    """
+    with stepped(tmp_path, source, step=False) as (program, trace):
+        wait_for(lambda: load(trace).stacks, "the loop to be stuck")
+        worker = next(t for t in load(trace).tasks if t.name == "worker")
+        program.send("cancel", loop=worker.loop, task=worker.ident)
+        wait_for(lambda: len(load(trace).answers) >= 2, "both answers")
+        wait_for(lambda: program.poll() is not None, "the program to end")
+    answers = [text for _, text in load(trace).answers]
+    assert answers[0].startswith("cancel: not delivered yet: loop 1 is busy in one callback")
+    assert answers[1] == "cancel: asked worker worker() to cancel (delivered late)"
+    assert "cancelled" in "".join(o.text for o in load(trace).output)

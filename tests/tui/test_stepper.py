@@ -261,3 +261,89 @@ def test_a_task_whose_wakeup_is_queued_shows_as_ready(tmp_path):
     state, since_ok, text, label = _run(tmp_path, keys)
     assert state == State.READY and since_ok
     assert any(label.split()[0] in line and "● ready" in line for line in text.splitlines())
+
+
+WORKER = """
+import asyncio
+
+async def worker():
+    try:
+        while True:
+            await asyncio.sleep(0.05)
+    finally:
+        print("worker cleaned up")
+
+async def main():
+    task = asyncio.create_task(worker(), name="worker")
+    try:
+        await task
+    except asyncio.CancelledError:
+        print("main saw the cancel")
+
+asyncio.run(main())
+"""
+
+
+def test_a_task_is_cancelled_after_a_yes_and_the_answer_shows(tmp_path):
+    script = tmp_path / "prog.py"
+    script.write_text(WORKER)
+    trace = str(tmp_path / "prog.lvtrace")
+    session = Session(trace, Program([str(script)], None, trace), title="prog.py")
+
+    async def main():
+        app = LoopvizApp(session)
+        async with app.run_test(size=(140, 44)) as pilot:
+            table = app.query_one("#tasks", Table)
+            await _until(app, pilot, lambda a: any(
+                row.name == "worker" for row in table.displayed_rows), "the worker")  # fmt: skip
+            table.move_cursor(next(i for i, row in enumerate(table.displayed_rows)
+                                   if row.name == "worker"))  # fmt: skip
+            await pilot.press("C")
+            await pilot.pause()
+            asked = screen_text(app)
+            await pilot.press("n")  # no: nothing happens
+            await pilot.pause(0.3)
+            app.tick()
+            still = app.session.status
+            await pilot.press("C", "y")
+            await _until(app, pilot, lambda a: a.session.status is not None, "the program's end")
+            await pilot.pause(0.3)
+            app.tick()
+            await pilot.pause()
+            worker = next(t for t in app.session.model.tasks if t.name == "worker")
+            return asked, still, app.session.model.answers, worker.outcome, screen_text(app)
+
+    try:
+        asked, still, answers, outcome, text = asyncio.run(main())
+    finally:
+        session.close(grace=0.5)
+    assert "Cancel worker worker()?" in asked
+    assert still is None  # n left it running
+    assert [words for _, words in answers] == ["cancel: asked worker worker() to cancel"]
+    assert outcome == schema.OUTCOME_CANCELLED
+    assert "worker cleaned up" in text and "main saw the cancel" in text
+
+
+def test_d_dumps_every_tasks_stack_to_a_file(tmp_path):
+    script = tmp_path / "prog.py"
+    script.write_text(WORKER)
+    trace = str(tmp_path / "prog.lvtrace")
+    session = Session(trace, Program([str(script)], None, trace), title="prog.py")
+
+    async def main():
+        app = LoopvizApp(session)
+        async with app.run_test(size=(140, 44)) as pilot:
+            await _until(app, pilot, lambda a: len(a.session.model.tasks) >= 2, "the worker")
+            await pilot.press("D")
+            await _until(app, pilot, lambda a: a.session.model.answers, "the answer")
+            return app.session.model.answers
+
+    try:
+        answers = asyncio.run(main())
+    finally:
+        session.close(grace=0.5)
+    dumped = Path(f"{trace}.stacks.txt")
+    assert answers[0][1] == f"dump: wrote the stacks of 2 tasks to {dumped}"
+    text = dumped.read_text()
+    assert "-- worker worker(): pending" in text and "prog.py:7 in worker" in text
+    assert oct(dumped.stat().st_mode & 0o777) == "0o600"

@@ -606,6 +606,10 @@ def _stack(model: Model, source: int, f: F) -> str:
     )
 
 
+def _answer(model: Model, source: int, f: F) -> str:
+    return f"The program answered the viewer: {f.get('text', '')}"
+
+
 def _resumed(model: Model, source: int, f: F) -> str:
     lag = f.get("lag_ns")
     if isinstance(lag, int) and lag > 0:
@@ -652,6 +656,7 @@ SENTENCES: dict[int, Callable[[Model, int, F], str]] = {
     schema.QUEUED: _queued,
     schema.RESUMED: _resumed,
     schema.STACK: _stack,
+    schema.ANSWER: _answer,
 }
 
 

@@ -798,6 +798,7 @@ class Model:
         self.marks: list[Mark] = []
         self.errors: list[LoopError] = []
         self.stacks: list[StackSample] = []  # the watchdog's samples of stuck loops
+        self.answers: list[tuple[int, str]] = []  # the program's answers to a viewer's commands
         self.exit_status: int | None = None
         self.exit_detail: str = ""
         self.truncated = False
@@ -944,6 +945,8 @@ class Model:
                 self.exit_detail = str(detail)
         elif kind == schema.DROPPED:
             self.dropped += record[2]
+        elif kind == schema.ANSWER:
+            self.answers.append((record[1], str(record[2])))
         elif kind == schema.STACK:
             _, t, loop, text = record
             self.stacks.append(StackSample(t, loop, tuple(str(text).split("\n"))))

@@ -26,7 +26,7 @@ from types import TracebackType
 from typing import Any, TextIO
 
 from ..trace import schema
-from . import core, install, stepper, watchdog
+from . import acting, core, install, stepper, watchdog
 
 # Frames from here and from runpy are not the program's (runpy's may say "<frozen runpy>").
 _AGENT_FILES = {__file__, runpy.__file__, "<frozen runpy>"}
@@ -303,7 +303,11 @@ def run(
     if step:
         stepper.install(hold=True)
     if control is not None:
-        _steer(_Control(control, agent)).start()
+        steering = _steer(_Control(control, agent))
+        actions = acting.Actions(agent.recorder)
+        steering.commands["cancel"] = actions.cancel
+        steering.commands["dump"] = actions.dump
+        steering.start()
     if module is None:
         sys.argv = argv
         sys.path[0] = os.path.dirname(os.path.abspath(target))

@@ -63,6 +63,7 @@ class Kind(IntEnum):
     QUEUED = 33
     RESUMED = 34
     STACK = 35
+    ANSWER = 36
 
 
 STR: Final = int(Kind.STR)
@@ -100,6 +101,7 @@ PAUSED: Final = int(Kind.PAUSED)
 QUEUED: Final = int(Kind.QUEUED)
 RESUMED: Final = int(Kind.RESUMED)
 STACK: Final = int(Kind.STACK)
+ANSWER: Final = int(Kind.ANSWER)
 
 FIELDS: Final[dict[int, tuple[str, ...]]] = {
     STR: ("id", "text"),
@@ -167,6 +169,8 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
     # source 0: the watchdog saw `loop` in one handle for long (no record, not in select) and
     # sampled its thread's stack: "file:line in function" lines, outermost first.
     STACK: ("t", "loop", "detail"),
+    # source 0: the agent's answer to a viewer's command (cancel, dump), in words.
+    ANSWER: ("t", "text"),
 }
 
 

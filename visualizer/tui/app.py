@@ -18,6 +18,7 @@ from ..model.diagnose import ERROR, WARNING, Finding
 from ..model.timeindex import Snapshot
 from .format import FINISHED, STATE_LOOK, duration, offset, short_site, state_text
 from .keys import APP_KEYS, OUTPUT_KEYS, STEP_KEYS, TASK_KEYS, TIME_KEYS, bindings
+from .screens.confirm import ConfirmScreen
 from .screens.details import TaskDetails
 from .screens.details import wait_words as step_wait_words
 from .screens.help import HelpScreen
@@ -159,6 +160,7 @@ class LoopvizApp(App[None]):
         self.play_interval = 0.5  # stepping: seconds between callbacks on auto-play (0: flat out)
         self.autoplaying = False
         self.until_kind = 0  # stepping: which of UNTIL_KINDS `o` runs to
+        self._answers_told = 0  # the program's answers shown so far
 
     # -- layout -------------------------------------------------------------------------------
 
@@ -228,6 +230,7 @@ class LoopvizApp(App[None]):
             model = session.model
             snapshot = None if session.cursor is None else model.at(session.cursor)
             header.show(session, snapshot)
+            self._tell_answers(model)
             loop.show(session, snapshot)
             output.take(model.output, model.start or 0)
             output.show_until(session.cursor)
@@ -399,6 +402,43 @@ class LoopvizApp(App[None]):
         if not self.play_interval:
             return "Auto-play: as fast as it goes."
         return f"Auto-play: a callback every {self.play_interval:g} s."
+
+    def action_cancel_task(self) -> None:
+        row = self._main("#tasks", Table).current
+        if row is not None:
+            self.ask_cancel(task_of(row))
+
+    def ask_cancel(self, task: Task) -> None:
+        """Cancel `task` in the program, once the person says yes."""
+        if task.outcome is not None:
+            self.notify(f"{task.label} has finished: nothing to cancel.", timeout=2)
+            return
+        if self.session.program is None or self.session.status is not None:
+            self.notify("No running program: a recorded trace can't be changed.", timeout=2)
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.session.steer("cancel", loop=task.loop, task=task.ident)
+                self.notify(f"Asking {task.label} to cancel…", timeout=2)
+
+        self.push_screen(ConfirmScreen(f"Cancel {task.label}?\nIt gets CancelledError where "
+                                       "it waits; its finally blocks run."), answered)  # fmt: skip
+
+    def action_dump(self) -> None:
+        path = f"{self.session.trace_path}.stacks.txt"
+        if self.session.steer("dump", path=path):
+            self.notify(f"Asking the program for every task's stack ({path})…", timeout=2)
+        else:
+            self.notify("No running program to ask.", timeout=2)
+
+    def _tell_answers(self, model: Model) -> None:
+        """What the program answered to a command, as a notice each."""
+        answers = model.answers
+        for _, text in answers[self._answers_told :]:
+            failed = "not delivered" in text or "cannot" in text or "gone" in text
+            self.notify(text, severity="warning" if failed else "information", timeout=6)
+        self._answers_told = len(answers)
 
     def action_warnings(self) -> None:
         self.push_screen(WarningsScreen(self.session), self._go_to_finding)
@@ -603,6 +643,7 @@ class LoopvizApp(App[None]):
     def _swap(self, session: Session) -> None:
         self.session = session
         self._version = -1
+        self._answers_told = 0
         self._main("#tasks", Table).set_rows([])
         self._main("#output", OutputView).reset()
         self._main("#loop", LoopPane).reset()

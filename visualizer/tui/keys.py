@@ -32,6 +32,9 @@ APP_KEYS: tuple[Key, ...] = (
     Key("r", "restart", "Restart", "Stop the program and run it again from the start."),
     Key("tab", "focus_next", "Next pane", "Move the focus to the next pane.", show=False),
     Key("W", "warnings", "Warnings", "Show what the warning rules found; Enter goes to it."),
+    Key(
+        "D", "dump", "Dump", "Write every task's stack to a file next to the trace.", show=False
+    ),  # fmt: skip
     Key("z", "zoom", "Zoom", "Let the focused pane fill the screen; again to go back."),
     Key("t", "timeline", "Timeline", "Switch the main area between the tasks and the timeline."),
     Key("n", "live", "Now", "Bring the time cursor back to now: every view live again."),
@@ -58,6 +61,7 @@ TASK_KEYS: tuple[Key, ...] = (
     Key("i", "invert", "Invert", "Invert the sort order."),
     Key("d", "toggle_done", "Done", "Show or hide finished tasks."),
     Key("f", "follow", "Follow", "Keep the cursor on the newest task as tasks arrive."),
+    Key("C", "cancel_task", "Cancel", "Cancel the highlighted task (asks first).", show=False),
 )
 
 OUTPUT_KEYS: tuple[Key, ...] = (
@@ -68,6 +72,7 @@ DETAIL_KEYS: tuple[Key, ...] = (
     Key("escape", "back", "Back", "Go back to the tasks."),
     Key("p", "parent", "Parent", "Open the task that created this one."),
     Key("w", "waited", "Awaited", "Open the task this one waits on."),
+    Key("C", "cancel_shown", "Cancel", "Cancel this task (asks first)."),
     Key(
         "tab",
         "focus_next",

@@ -264,6 +264,9 @@ class TaskDetails(Screen[None]):
     def action_parent(self) -> None:
         self._open(self.task_.parent)
 
+    def action_cancel_shown(self) -> None:
+        self.app.ask_cancel(self.task_)  # type: ignore[attr-defined]
+
     def action_waited(self) -> None:
         if self.task_.wait == schema.WAIT_TASK:
             self._open(self.task_.wait_ref)  # what it waits on now
