@@ -160,7 +160,7 @@ def test_help_lists_every_declared_key(shop_trace):
         await pilot.pause()
         return screen_text(app)
 
-    text = drive(shop_trace, show_help, size=(120, 60))
+    text = drive(shop_trace, show_help, size=(120, 90))  # all of it on one screen
     for _, keys in GROUPS:
         for key in keys:
             assert key.help in text, key_label(key)

@@ -22,6 +22,7 @@ from .screens.confirm import ConfirmScreen
 from .screens.details import TaskDetails
 from .screens.details import wait_words as step_wait_words
 from .screens.help import HelpScreen
+from .screens.tree import TreeScreen
 from .screens.warnings import SEVERITY_LOOK, WarningsScreen
 from .session import Session
 from .timetravel import (
@@ -439,6 +440,12 @@ class LoopvizApp(App[None]):
             failed = "not delivered" in text or "cannot" in text or "gone" in text
             self.notify(text, severity="warning" if failed else "information", timeout=6)
         self._answers_told = len(answers)
+
+    def action_tree(self) -> None:
+        self.push_screen(TreeScreen(self.session, self._open_from_tree))
+
+    def _open_from_tree(self, task: Task) -> None:
+        self.push_screen(TaskDetails(self.session, task))
 
     def action_warnings(self) -> None:
         self.push_screen(WarningsScreen(self.session), self._go_to_finding)

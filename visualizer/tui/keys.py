@@ -33,6 +33,13 @@ APP_KEYS: tuple[Key, ...] = (
     Key("tab", "focus_next", "Next pane", "Move the focus to the next pane.", show=False),
     Key("W", "warnings", "Warnings", "Show what the warning rules found; Enter goes to it."),
     Key(
+        "T",
+        "tree",
+        "Tree",
+        "Tasks as a tree: who created whom, or (Tab) who waits on whom.",
+        show=False,
+    ),  # fmt: skip
+    Key(
         "D", "dump", "Dump", "Write every task's stack to a file next to the trace.", show=False
     ),  # fmt: skip
     Key("z", "zoom", "Zoom", "Let the focused pane fill the screen; again to go back."),
