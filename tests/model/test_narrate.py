@@ -143,11 +143,12 @@ PROCESS_RECORDS: list[tuple[tuple[Any, ...], str]] = [
      "The program printed 'shop open…' on stdout."),
     (rec(s.OUTPUT, t=T0 + 401 * MS, stream=2, text="oops\n"), "printed 'oops' to stderr"),
     (rec(s.DROPPED, t=T0 + 401 * MS, batches=3), "left out 3 batches"),
-    (rec(s.STACK, t=T0 + 402 * MS, loop=1, detail="/a/asyncio/events.py:80 in Handle._run\n"
-         "/p/prog.py:9 in main\n/p/prog.py:5 in crunch"),
+    (rec(s.STACK, t=T0 + 402 * MS, loop=1, stuck_ns=200 * MS, task=0, name="",
+         detail="/a/asyncio/events.py:80 in Handle._run\n/p/prog.py:9 in main\n"
+         "/p/prog.py:5 in crunch"),
      "The watchdog saw loop 1 stuck in one callback at /p/prog.py:5 in crunch"),
     (rec(s.ANSWER, t=T0 + 403 * MS, text="asked Task-3 worker() to cancel"),
-     "The program answered the viewer: asked Task-3 worker() to cancel"),
+     "The program answered the viewer: asked Task-3 worker() to cancel."),
     (rec(s.EXIT, t=T0 + 600 * MS, status=-9, detail=""), "The program was killed by SIGKILL."),
     (rec(s.EXIT, t=T0 + 600 * MS, status=1, detail=TRACEBACK),
      "The program exited with status 1: ValueError: bad input."),

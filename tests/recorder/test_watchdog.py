@@ -8,7 +8,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.stepping import stepped, wait_for
+from tests.stepping import load, stepped, wait_for
 from visualizer.model import Model
 from visualizer.model.diagnose import diagnose
 
@@ -70,3 +70,24 @@ def test_a_loop_held_by_the_stepper_is_not_stuck(tmp_path):
         program.send("continue")
         wait_for(lambda: program.poll() is not None, "the program to end")
     assert Model.load(trace).stacks == []
+
+
+def test_a_loop_stuck_now_is_a_warning_before_its_handle_ends(tmp_path):
+    source = """
+    import asyncio, time
+
+    async def main():
+        time.sleep(3)  # in its very first step
+        await asyncio.sleep(0)
+
+    asyncio.run(main())
+    """
+    with stepped(tmp_path, source, step=False) as (program, trace):
+        wait_for(lambda: len(load(trace).stacks) >= 3, "the watchdog's samples")
+        model = load(trace)
+        found = {finding.rule: finding for finding in diagnose(model)}
+    # the loop's own records (main's TASK_NEW) are still in its buffer: the sample names it
+    assert model.stacks[-1].label == "Task-1 main()" or model.stacks[-1].label.endswith(" main()")
+    blocked = found["loop-blocked"]
+    assert blocked.sentence.startswith(model.stacks[-1].label + " has held loop 1 for")
+    assert "so far, stuck at prog.py:5 in main" in blocked.sentence

@@ -148,6 +148,20 @@ def test_a_program_blocking_its_loop_is_shown_blocked(tmp_path):
     assert "prog.py:6 in main" in text  # where the watchdog saw it stuck: the time.sleep
 
 
+def test_a_loop_blocked_before_its_first_records_is_shown_blocked_and_where(tmp_path):
+    source = """
+        import asyncio, time
+
+        async def main():
+            time.sleep(5)  # in its first step: the loop has written nothing yet
+
+        asyncio.run(main())
+    """
+    text, _, _ = _watch(tmp_path, source, lambda text: "in its first callback" in text)
+    assert "BLOCKED" in text and "prog.py:5 in main" in text and "main()" in text
+    assert "⚠ 1 warning (W)" in text  # loop-blocked, from the watchdog's samples alone
+
+
 @pytest.mark.parametrize("megabytes", [50])
 def test_a_program_printing_megabytes_keeps_the_viewer_alive(tmp_path, megabytes):
     source = f"""

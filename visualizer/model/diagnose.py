@@ -121,6 +121,27 @@ class LoopBlocked(Rule):
                     end,
                 )  # fmt: skip
 
+        yield from self._still_stuck(model, limit)
+
+    def _still_stuck(self, model: Model, limit: int) -> Iterator[Finding]:
+        """A handle holding its loop now (the watchdog sees it; its record is yet to come)."""
+        for source in sorted({*model.loops, *(sample.loop for sample in model.stacks)}):
+            since = model.stuck_since(source)
+            sample = model.stuck_at(source)
+            if since is None or sample is None or model.end - since < limit:
+                continue
+            task = sample.task
+            who = model.tasks[task].label if task is not None else sample.label or "A callback"
+            samples = model.samples_between(source, since, model.end)
+            spot, seen = Counter(s.where for s in samples).most_common(1)[0]
+            yield self.finding(
+                since, source, () if task is None else (task,),
+                f"{who} has held loop {source} for {_ms(model.end - since)} so far, stuck at "
+                f"{_short(spot)} ({seen} of {len(samples)} samples): nothing else can run.",
+                "Move the blocking call off the loop (await asyncio.to_thread(...) or "
+                "loop.run_in_executor) or break CPU work up with await asyncio.sleep(0).",
+            )  # fmt: skip
+
     @staticmethod
     def _resumed_at(task: Task, begin: int) -> str:
         """Where the step that began at `begin` went on from: its task's last suspension."""

@@ -600,14 +600,17 @@ def _stack(model: Model, source: int, f: F) -> str:
     frames = str(f.get("detail", "")).split("\n")
     where = StackSample(0, 0, tuple(frames)).where if frames and frames[0] else ""
     at = f" at {where}" if where else ""
+    task = model.task_of(loop, f.get("task") or 0) if isinstance(loop, int) else None
+    label = task.label if task is not None else str(f.get("name") or "")
+    what = f"in a step of {label}" if label else "in one callback"
     return (
-        f"The watchdog saw loop {loop} stuck in one callback{at}: nothing has been recorded "
-        "for a while, and it is not waiting for I/O."
+        f"The watchdog saw loop {loop} stuck {what}{at}: nothing has been recorded for a "
+        "while, and it is not waiting for I/O."
     )
 
 
 def _answer(model: Model, source: int, f: F) -> str:
-    return f"The program answered the viewer: {f.get('text', '')}"
+    return f"The program answered the viewer: {str(f.get('text', '')).rstrip('.')}."
 
 
 def _resumed(model: Model, source: int, f: F) -> str:

@@ -893,19 +893,18 @@ class Model:
         """Where loop `source` is stuck now, if the watchdog sampled it since its last handle
         ended (None: it is not known to be stuck)."""
         replay = self._replays.get(source)
-        if replay is None:
-            return None
         for sample in reversed(self.stacks):
-            if sample.loop == source:
-                return sample if sample.t > replay.handle_begin else None
+            if sample.loop == source:  # (a loop stuck before its first records were written
+                # has no replay yet: the watchdog's samples are all there is)
+                stuck = replay is None or sample.t > replay.handle_begin
+                return sample if stuck else None
         return None
 
     def stuck_since(self, source: int) -> int | None:
         """When the handle loop `source` is stuck in began (its previous handle's end), if the
         watchdog has seen it stuck; else None."""
-        if self.stuck_at(source) is None:
-            return None
-        return self._replays[source].handle_begin
+        sample = self.stuck_at(source)
+        return None if sample is None else sample.t - sample.stuck
 
     def samples_between(self, source: int, begin: int, end: int) -> list[StackSample]:
         """The watchdog's samples of loop `source` taken from `begin` to `end`."""
@@ -948,8 +947,11 @@ class Model:
         elif kind == schema.ANSWER:
             self.answers.append((record[1], str(record[2])))
         elif kind == schema.STACK:
-            _, t, loop, text = record
-            self.stacks.append(StackSample(t, loop, tuple(str(text).split("\n"))))
+            _, t, loop, stuck, ident, label, text = record
+            task = self.task_of(loop, ident) if ident else None
+            index = None if task is None else task.index
+            frames = tuple(str(text).split("\n"))
+            self.stacks.append(StackSample(t, loop, frames, index, str(label), stuck))
 
     def _note(self, source: int, strings: dict[int, str], r: Record) -> None:
         """A MARK or an EXCEPTION, from a loop's own source or from source 0."""

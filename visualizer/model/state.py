@@ -493,6 +493,9 @@ class StackSample:
     t: int
     loop: int
     frames: tuple[str, ...]  # "file:line in function", outermost first
+    task: int | None = None  # the task whose step it is (index in Model.tasks), if known
+    label: str = ""  # that task's name and coroutine, as the watchdog saw them ("": a callback)
+    stuck: int = 0  # how long (ns) the loop had been in that handle when sampled
 
     @property
     def where(self) -> str:

@@ -13,6 +13,7 @@ on a thread of its own.
 
 from __future__ import annotations
 
+import asyncio
 import sys
 import threading
 from typing import Any
@@ -68,19 +69,28 @@ class Watchdog:
                 continue
             stuck, sampled = seen[2] + elapsed, seen[3]
             if stuck >= self.threshold and stuck - sampled >= self.threshold - 1e-9:
-                self._sample(lv.src, thread)
+                self._sample(lv.src, thread, loop, stuck)
                 sampled = stuck
             self._seen[key] = (buf, len(buf), stuck, sampled)
         for key in set(self._seen) - alive:
             del self._seen[key]
 
-    def _sample(self, source: int, thread: int) -> None:
+    def _sample(self, source: int, thread: int, loop: Any, stuck: float) -> None:
         frame = sys._current_frames().get(thread)
         if frame is None:
             return
+        # the task whose step it is: asyncio's own record of it, a dict read without a lock
+        task = asyncio.tasks._current_tasks.get(loop)
         lines: list[str] = []
         while frame is not None and len(lines) < STACK_DEPTH:
             lines.append(waits.format_site(frame.f_code, frame.f_lineno))
             frame = frame.f_back
         lines.reverse()  # outermost first, as a traceback reads
-        self.recorder.emit(schema.STACK, core.clock(), source, "\n".join(lines))
+        ident, label = 0, ""
+        if task is not None:
+            coro = task.get_coro()
+            ident = id(task)
+            name = getattr(coro, "__qualname__", None) or type(coro).__qualname__
+            label = f"{task.get_name()} {name}()"
+        self.recorder.emit(schema.STACK, core.clock(), source, int(stuck * 1e9), ident, label,
+                           "\n".join(lines))  # fmt: skip

@@ -167,8 +167,11 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
     # lag_ns: how far the program's clock is behind the real one now, all holds together.
     RESUMED: ("t", "lag_ns"),
     # source 0: the watchdog saw `loop` in one handle for long (no record, not in select) and
-    # sampled its thread's stack: "file:line in function" lines, outermost first.
-    STACK: ("t", "loop", "detail"),
+    # sampled its thread's stack: "file:line in function" lines, outermost first; task: the
+    # task whose step that is (its id()), or 0 for a plain callback; name: that task's name and
+    # coroutine ("Task-2 main()"), for a stuck loop has not written the task's TASK_NEW yet.
+    # stuck_ns: how long the loop had been stuck in that handle when sampled.
+    STACK: ("t", "loop", "stuck_ns", "task", "name", "detail"),
     # source 0: the agent's answer to a viewer's command (cancel, dump), in words.
     ANSWER: ("t", "text"),
 }

@@ -10,6 +10,7 @@ from textual.widgets import Static
 
 from ...model import Loop, Model
 from ...model.series import Activity
+from ...model.state import StackSample
 from ...model.timeindex import LoopAt, Snapshot
 from ...trace import schema
 from ..format import (
@@ -143,7 +144,11 @@ class LoopPane(Static):
             self._show_at(session, loop, snapshot.loops.get(loop.source), snapshot.t)
             return
         if loop is None:
-            self.update(self._no_loop(session))
+            stuck = model.stuck_at(model.stacks[-1].loop) if model.stacks else None
+            if stuck is not None and session.status is None:
+                self._stuck_before_records(session, stuck)
+            else:
+                self.update(self._no_loop(session))
             return
         count = f" of {len(model.loops)}" if len(model.loops) > 1 else ""
         self.border_title = f"Loop {loop.source}{count} · {loop.thread_name or 'thread'}"
@@ -188,6 +193,22 @@ class LoopPane(Static):
             grid.add_row("then", f"ready {then.ready} · timers {then.timers} · fds {then.fds}")
             grid.add_row("tasks", f"{then.alive:,} alive")
             self._lag_row(grid, [lag for _, lag in loop.lag_series_at(t)[-60:]])
+        grid.add_row("trace", Text(session.trace_path, style="dim"))
+        self.update(grid)
+
+    def _stuck_before_records(self, session: Session, stuck: StackSample) -> None:
+        """A loop stuck before it wrote its first records: the watchdog's samples say so."""
+        self.border_title = f"Loop {stuck.loop}"
+        alarm = "bold red"
+        grid = RichTable.grid(padding=(0, 1))
+        grid.add_column(style="bold", no_wrap=True, min_width=7)
+        grid.add_column(no_wrap=True, overflow="ellipsis")
+        since = session.model.stuck_since(stuck.loop) or stuck.t
+        held = max(0, session.now() - since) / 1e9
+        grid.add_row(Text("BLOCKED", alarm), Text(f"{held:.1f}s in its first callback", alarm))
+        grid.add_row(Text("at", alarm), Text(short_site(stuck.where), alarm))
+        if stuck.label:
+            grid.add_row("task", stuck.label)
         grid.add_row("trace", Text(session.trace_path, style="dim"))
         self.update(grid)
 
