@@ -117,6 +117,16 @@ def test_trace_larger_than_one_read_chunk_reads_whole() -> None:
 
 newer = PREFIX.pack(MAGIC, FORMAT_VERSION + 1, 2) + msgspec.msgpack.encode({})
 older = PREFIX.pack(MAGIC, 0, 1) + msgspec.msgpack.encode({})
+
+
+def test_a_format_1_trace_is_read_as_it_is() -> None:
+    """Format 2 only added record kinds: a format 1 trace reads unchanged."""
+    body = msgspec.msgpack.encode({"argv": ["old.py"]})
+    data = PREFIX.pack(MAGIC, 1, len(body)) + body + encode_batch([1, Kind.RUN_END, 5])
+    trace = read_stream(io.BytesIO(data), "old.lvtrace")
+    assert trace.header.version == 1 and trace.batches == [[1, Kind.RUN_END, 5]]
+
+
 FOREIGN = {
     "png": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR" + bytes(40), ["PNG image", "loopviz record"]),
     "text": (b"just some notes\nabout a program\n", ["a text file", "loopviz record"]),
@@ -125,7 +135,7 @@ FOREIGN = {
     "python": (b"import asyncio\n\nasync def main():\n    pass\n", ["Python source"]),
     "random": (random.Random(7).randbytes(1000), ["binary data", "loopviz record"]),
     "zip": (b"PK\x03\x04" + bytes(30), ["zip archive"]),
-    "newer": (newer, ["trace format 2", "newer", "upgrade loopviz"]),
+    "newer": (newer, [f"trace format {FORMAT_VERSION + 1}", "newer", "upgrade loopviz"]),
     "older": (older, ["trace format 0", "older", "open it with the loopviz that recorded it"]),
     "empty": (b"", ["is empty", "record the program again"]),
     "cut header": (good_trace()[:20], ["cut short inside its header", "record the program again"]),

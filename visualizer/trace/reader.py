@@ -170,7 +170,7 @@ class TraceReader:
             self._need = PREFIX.size
             return 0
         _, version, size = PREFIX.unpack_from(view)
-        if version != schema.FORMAT_VERSION:
+        if not schema.OLDEST_READABLE <= version <= schema.FORMAT_VERSION:
             if version > schema.FORMAT_VERSION:
                 raise TraceError(
                     f"{self.name} uses trace format {version}, newer than the one this loopviz "
@@ -178,8 +178,9 @@ class TraceReader:
                     f"(pip install -U asyncio-visualizer) to open it"
                 )
             raise TraceError(
-                f"{self.name} uses trace format {version}, older than the one this loopviz "
-                f"reads ({schema.FORMAT_VERSION}); open it with the loopviz that recorded it"
+                f"{self.name} uses trace format {version}, older than the ones this loopviz "
+                f"reads ({schema.OLDEST_READABLE} to {schema.FORMAT_VERSION}); open it with the "
+                "loopviz that recorded it"
             )
         if size > MAX_BATCH:
             raise TraceError(f"{self.name} is corrupt: impossible header length {size}; {_DAMAGED}")

@@ -21,7 +21,10 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Final
 
-FORMAT_VERSION: Final = 1
+# 2 added the stepper's PAUSED, QUEUED and RESUMED, the watchdog's STACK and ANSWER; a format 1
+# trace is format 2 without them, so it is read as it is.
+FORMAT_VERSION: Final = 2
+OLDEST_READABLE: Final = 1
 MAGIC: Final = b"LOOPVIZ\x00"
 
 
