@@ -57,10 +57,11 @@ class WarningsScreen(Screen[Finding | None]):
     ]
     DEFAULT_CSS = """
     WarningsScreen { layout: vertical; }
-    WarningsScreen > #rules { height: auto; border: round $primary; padding: 0 1; }
-    WarningsScreen > #findings { height: 1fr; border: round $primary-darken-2; }
+    WarningsScreen > #rules { height: auto; max-height: 35%; border: round $primary;
+        padding: 0 1; }
+    WarningsScreen > #findings { height: 1fr; min-height: 5; border: round $primary-darken-2; }
     WarningsScreen > #findings:focus { border: round $accent; }
-    WarningsScreen > #finding { height: auto; min-height: 3; border: round $primary-darken-2;
+    WarningsScreen > #finding { height: auto; max-height: 35%; border: round $primary-darken-2;
         padding: 0 1; }
     """
 
@@ -88,13 +89,17 @@ class WarningsScreen(Screen[Finding | None]):
     def refresh_view(self) -> None:
         findings = self.session.findings
         found = counts(findings)
-        text = Text(no_wrap=True, overflow="ellipsis")  # a rule a line, cut at the edge
-        for n, rule in enumerate(RULES):
+        text = Text()
+        fired = [rule for rule in RULES if found[rule.name]]
+        for n, rule in enumerate(fired):  # the rules that fired, a line each
             glyph, style = SEVERITY_LOOK.get(rule.severity, ("?", ""))
             text.append("\n" if n else "")
-            text.append(f"{found[rule.name]:5,} ", style=style if found[rule.name] else "dim")
-            text.append(f"{glyph} {rule.title:30}", style=style if found[rule.name] else "dim")
-            text.append(f" {rule.explains}", style="dim")
+            text.append(f"{found[rule.name]:5,} {glyph} {rule.title}", style=style)
+            text.append(f"  {rule.explains}", style="dim")
+        quiet = [rule.name for rule in RULES if not found[rule.name]]
+        if quiet:  # and the others, on one line: a short screen keeps room for the list
+            text.append("\n" if fired else "")
+            text.append(f"    0 from {', '.join(quiet)}", style="dim")
         self.query_one("#rules", Static).update(text)
         table = self.query_one("#findings", Table)
         table.set_rows(findings)
