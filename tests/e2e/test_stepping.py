@@ -230,10 +230,17 @@ def test_a_cancel_to_a_blocked_loop_says_it_was_not_delivered_then_that_it_was(t
     with stepped(tmp_path, source, step=False) as (program, trace):
         wait_for(lambda: load(trace).stacks, "the loop to be stuck")
         worker = next(t for t in load(trace).tasks if t.name == "worker")
+        dump = tmp_path / "stacks.txt"
+        program.send("dump", path=str(dump))  # the control thread answers: the loop can't
+        wait_for(lambda: load(trace).answers, "the dump's answer")
+        assert program.poll() is None and "running a callback" in dump.read_text()
+        thread = dump.read_text().split("its thread now")[1].split("--")[0]
+        assert thread.rstrip().endswith("prog.py:10 in main")  # the loop thread: its time.sleep
         program.send("cancel", loop=worker.loop, task=worker.ident)
-        wait_for(lambda: len(load(trace).answers) >= 2, "both answers")
+        wait_for(lambda: len(load(trace).answers) >= 3, "the cancel's two answers")
         wait_for(lambda: program.poll() is not None, "the program to end")
     answers = [text for _, text in load(trace).answers]
-    assert answers[0].startswith("cancel: not delivered yet: loop 1 is busy in one callback")
-    assert answers[1] == "cancel: asked worker worker() to cancel (delivered late)"
+    assert answers[0] == f"dump: wrote the stacks of 2 tasks to {tmp_path / 'stacks.txt'}"
+    assert answers[1].startswith("cancel: not delivered yet: loop 1 is busy in one callback")
+    assert answers[2] == "cancel: asked worker worker() to cancel (delivered late)"
     assert "cancelled" in "".join(o.text for o in load(trace).output)

@@ -12,7 +12,6 @@ import asyncio
 import os
 import sys
 import threading
-import traceback
 from typing import Any
 
 from ..trace import schema
@@ -138,4 +137,9 @@ class Actions:
 
 
 def _frame_lines(frame: Any) -> list[str]:
-    return [line.rstrip() for line in traceback.format_stack(frame)]
+    """A thread's stack from `frame` out, as "file:line in function", outermost first."""
+    lines = []
+    while frame is not None:
+        lines.append(waits.format_site(frame.f_code, frame.f_lineno))
+        frame = frame.f_back
+    return lines[::-1]
