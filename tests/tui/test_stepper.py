@@ -284,11 +284,16 @@ asyncio.run(main())
 """
 
 
-def test_a_task_is_cancelled_after_a_yes_and_the_answer_shows(tmp_path):
+def _worker_session(tmp_path: Path) -> tuple[Session, str]:
+    """WORKER, running under the viewer's session (not stepped)."""
     script = tmp_path / "prog.py"
     script.write_text(WORKER)
     trace = str(tmp_path / "prog.lvtrace")
-    session = Session(trace, Program([str(script)], None, trace), title="prog.py")
+    return Session(trace, Program([str(script)], None, trace), title="prog.py"), trace
+
+
+def test_a_task_is_cancelled_after_a_yes_and_the_answer_shows(tmp_path):
+    session, _ = _worker_session(tmp_path)
 
     async def main():
         app = LoopvizApp(session)
@@ -325,10 +330,7 @@ def test_a_task_is_cancelled_after_a_yes_and_the_answer_shows(tmp_path):
 
 
 def test_d_dumps_every_tasks_stack_to_a_file(tmp_path):
-    script = tmp_path / "prog.py"
-    script.write_text(WORKER)
-    trace = str(tmp_path / "prog.lvtrace")
-    session = Session(trace, Program([str(script)], None, trace), title="prog.py")
+    session, trace = _worker_session(tmp_path)
 
     async def main():
         app = LoopvizApp(session)

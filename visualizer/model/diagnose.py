@@ -24,7 +24,7 @@ from typing import ClassVar
 
 from ..trace import schema
 from .replay import Model
-from .state import BEGIN, END, READY_SINCE, ROW, SUSPENSION, YIELDED, Task
+from .state import BEGIN, END, READY_SINCE, ROW, SUSPENSION, YIELDED, LoopError, Task
 
 MS = 1_000_000
 
@@ -153,6 +153,16 @@ class LoopBlocked(Rule):
         return ""
 
 
+def _reported(model: Model, message: str) -> Iterator[tuple[LoopError, tuple[int, ...], str]]:
+    """The errors asyncio reported with `message`: each with its task (if named) in words."""
+    for error in model.errors:
+        if error.message.startswith(message):
+            if error.task is None:
+                yield error, (), "A task"
+            else:
+                yield error, (error.task,), model.tasks[error.task].label
+
+
 class NeverRetrieved(Rule):
     name = "never-retrieved"
     title = "Exception never retrieved"
@@ -161,11 +171,7 @@ class NeverRetrieved(Rule):
     MESSAGE = "Task exception was never retrieved"
 
     def check(self, model: Model, settings: Settings) -> Iterator[Finding]:
-        for error in model.errors:
-            if not error.message.startswith(self.MESSAGE):
-                continue
-            tasks = () if error.task is None else (error.task,)
-            who = model.tasks[error.task].label if error.task is not None else "A task"
+        for error, tasks, who in _reported(model, self.MESSAGE):
             last = error.detail.strip().splitlines()[-1] if error.detail.strip() else ""
             failed = f" with {last}" if last else ""
             yield self.finding(
@@ -185,11 +191,7 @@ class DestroyedPending(Rule):
     MESSAGE = "Task was destroyed but it is pending"
 
     def check(self, model: Model, settings: Settings) -> Iterator[Finding]:
-        for error in model.errors:
-            if not error.message.startswith(self.MESSAGE):
-                continue
-            tasks = () if error.task is None else (error.task,)
-            who = model.tasks[error.task].label if error.task is not None else "A task"
+        for error, tasks, who in _reported(model, self.MESSAGE):
             yield self.finding(
                 error.t, error.loop, tasks,
                 f"{who} was garbage-collected before it finished: nothing kept a reference to "
