@@ -356,7 +356,9 @@ def test_a_flood_of_raw_output_keeps_only_the_newest_few_megabytes(tmp_path):
     assert kept.endswith("x\nEND\n")
     assert len(kept) <= runner.OUTPUT_LIMIT
     assert program.output_dropped == 50 * 1024 * 1024 + 4 - len(kept)
-    assert peak < 2 * runner.OUTPUT_LIMIT
+    # bounded: the kept text and, while it is joined, one copy of it (a clean clone on 3.12
+    # once peaked 24 bytes over twice the limit), not the 50 MB that went by
+    assert peak < 2.5 * runner.OUTPUT_LIMIT
     program.finish()
     raw = _output(Model.load(program.trace_path), RAW_STDOUT)
     assert raw.startswith(f"[loopviz: {program.output_dropped} bytes dropped]\n")
