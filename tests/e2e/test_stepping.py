@@ -219,7 +219,8 @@ def test_a_cancel_to_a_blocked_loop_says_it_was_not_delivered_then_that_it_was(t
     async def main():
         task = asyncio.create_task(worker(), name="worker")
         await asyncio.sleep(0.3)
-        time.sleep(1.5)  # the loop is stuck: a cancel can't get in until this ends
+        time.sleep(4)  # the loop is stuck: a cancel can't get in until this ends (with room for
+        # a loaded machine to send the dump and the cancel meanwhile)
         try:
             await task
         except asyncio.CancelledError:
