@@ -59,15 +59,21 @@ class Actions:
             self.answer(f"cancel: loop {source} is gone; nothing was cancelled")
             return
         done = threading.Event()
+        lock = threading.Lock()  # orders the two answers of a late delivery
         outcome: list[str] = []
+        late = False
 
         def in_the_loop() -> None:
             task = next((task for task in asyncio.all_tasks(loop) if id(task) == ident), None)
             if task is None:
-                outcome.append("cancel: that task has finished already; nothing to cancel")
+                text = "cancel: that task has finished already; nothing to cancel"
             else:
                 task.cancel(msg="cancelled from the loopviz viewer")
-                outcome.append(f"cancel: asked {_label(task)} to cancel")
+                text = f"cancel: asked {_label(task)} to cancel"
+            with lock:
+                outcome.append(text)
+                if late:  # answered here, on the loop's thread: before the program can end
+                    self.answer(f"{text} (delivered late)")
             done.set()
 
         try:
@@ -75,19 +81,17 @@ class Actions:
         except RuntimeError:  # closed meanwhile
             self.answer(f"cancel: loop {source} is closed; nothing was cancelled")
             return
-        if done.wait(DELIVERY_WAIT):
-            self.answer(outcome[0])
-            return
-        why = ("is held by the stepper (step or continue to deliver it)"
-               if loop._lv.gate is not None and loop._lv.waiting
-               else "is busy in one callback")  # fmt: skip
-        self.answer(f"cancel: not delivered yet: loop {source} {why}; it goes in when the "
-                    "loop runs its ready queue again")  # fmt: skip
-        threading.Thread(target=self._late, args=(done, outcome), daemon=True).start()
-
-    def _late(self, done: threading.Event, outcome: list[str]) -> None:
-        if done.wait(3600):
-            self.answer(f"{outcome[0]} (delivered late)")
+        done.wait(DELIVERY_WAIT)
+        with lock:
+            if outcome:
+                self.answer(outcome[0])
+                return
+            late = True
+            why = ("is held by the stepper (step or continue to deliver it)"
+                   if loop._lv.gate is not None and loop._lv.waiting
+                   else "is busy in one callback")  # fmt: skip
+            self.answer(f"cancel: not delivered yet: loop {source} {why}; it goes in when the "
+                        "loop runs its ready queue again")  # fmt: skip
 
     # -- dump --------------------------------------------------------------------------------
 
