@@ -70,10 +70,9 @@ class Actions:
             else:
                 task.cancel(msg="cancelled from the loopviz viewer")
                 text = f"cancel: asked {_label(task)} to cancel"
-            with lock:
+            with lock:  # answered here, on the loop's thread: before the program can end
                 outcome.append(text)
-                if late:  # answered here, on the loop's thread: before the program can end
-                    self.answer(f"{text} (delivered late)")
+                self.answer(f"{text} (delivered late)" if late else text)
             done.set()
 
         try:
@@ -84,8 +83,7 @@ class Actions:
         done.wait(DELIVERY_WAIT)
         with lock:
             if outcome:
-                self.answer(outcome[0])
-                return
+                return  # delivered, and answered from the loop
             late = True
             why = ("is held by the stepper (step or continue to deliver it)"
                    if loop._lv.gate is not None and loop._lv.waiting
