@@ -63,6 +63,7 @@ READY = State.READY
 TASK, CALLBACK, OUTSIDE = Origin.TASK, Origin.CALLBACK, Origin.OUTSIDE
 STEP_YIELD = schema.STEP_YIELD
 STEP_WAIT = schema.STEP_WAIT
+IO_EVENT = schema.IO_EVENT
 _STEPS_IN_PLACE = frozenset({STEP_YIELD, STEP_WAIT})  # replayed by _LoopReplay.steps
 GONE_KEPT = 64  # collected tasks' ids remembered, for the errors their finalizers report
 BULK_GC_THRESHOLD = 50_000  # allocations between young collections during a bulk replay
@@ -852,10 +853,14 @@ class Model:
         length = _LENGTH
         pos, end = 1, len(tb)
         steps = replay.steps
+        io_event = replay.io_fds.append  # the list is cleared in place at each select
         while pos < end:
             kind = tb[pos]
             if kind in _STEPS_IN_PLACE:
                 pos = steps(tb, pos, end)
+            elif kind == IO_EVENT:  # one per ready fd: as _on_io_event, without a tuple and a call
+                io_event(tb[pos + 1])
+                pos += 3
             else:
                 nxt = pos + length[kind]
                 handlers[kind](tb[pos:nxt])
