@@ -61,13 +61,6 @@ def _ms(ns: int) -> str:
     return f"{ns / MS:,.0f} ms" if ns < 10_000 * MS else f"{ns / 1e9:,.1f} s"
 
 
-def _steps(task: Task) -> Iterator[tuple[int, int, int, int]]:
-    """(begin, end, ready since, suspension) of each of its steps."""
-    rows = task.rows
-    for at in range(0, len(rows), ROW):
-        yield rows[at + BEGIN], rows[at + END], rows[at + READY_SINCE], rows[at + SUSPENSION]
-
-
 def _short(site: str) -> str:
     """``/long/dir/file.py:12 in f`` -> ``file.py:12 in f``."""
     path, sep, rest = site.partition(":")

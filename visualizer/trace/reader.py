@@ -541,11 +541,6 @@ class FollowReader:
         """True while the header, or a batch at the end, is not complete yet."""
         return self._reader.incomplete
 
-    @property
-    def bytes_read(self) -> int:
-        """How much of the file has been taken in so far."""
-        return self._read
-
     def poll(self, max_bytes: int | None = None) -> list[list[Any]]:
         """The batches completed by what was appended since the last poll (maybe none).
 

@@ -2,8 +2,7 @@
 
 The source is a trace file, complete or still being written by a program the session started.
 The ingest thread feeds the model in batches under `lock`; views read the model under the same
-lock. Pausing the view pauses ingest only: the program goes on recording into the file, and
-resuming reads what was appended meanwhile.
+lock.
 """
 
 from __future__ import annotations
@@ -59,7 +58,6 @@ class Session:
         self.started = time.monotonic()
         self.ended: float | None = None  # when the program was seen to end
         self.last_data = time.monotonic()  # when records last arrived
-        self.read_bytes = 0
         self.cursor: int | None = None  # the time every view shows; None: live (now)
         self.cut = False  # the trace ends inside a batch: everything before it was read
         self.settings = settings or Settings()  # the warning rules' thresholds, rules off
@@ -73,7 +71,6 @@ class Session:
         self.recent: deque[tuple[int, tuple[Any, ...]]] = deque(maxlen=RECENT)  # (source, rec)
         self._reader = FollowReader(trace_path)
         self._view_waiting = threading.Event()  # the UI wants the lock: ingest steps aside
-        self._paused = threading.Event()
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="loopviz-ingest", daemon=True)
 
@@ -91,7 +88,6 @@ class Session:
     def close(self, grace: float = 1.0) -> None:
         """Stop the program if it still runs, and the ingest thread."""
         self._stop.set()
-        self._paused.clear()
         if self.program is not None and self.program.pid is not None:
             self.program.stop(grace)
             self.program.finish()
@@ -118,13 +114,6 @@ class Session:
             self._view_waiting.clear()
 
     @property
-    def paused(self) -> bool:
-        return self._paused.is_set()
-
-    def set_paused(self, paused: bool) -> None:
-        (self._paused.set if paused else self._paused.clear)()
-
-    @property
     def status(self) -> int | None:
         """The program's exit status (None while running, or when there is no program)."""
         return None if self.program is None else self.program.poll()
@@ -134,7 +123,7 @@ class Session:
 
         While everything sleeps nothing is recorded, yet time left and time idle go on.
         """
-        if self.program is not None and not self.paused and self.status is None:
+        if self.program is not None and self.status is None:
             if self.held() is not None:
                 return self.model.end  # a stepper holds it: its clock stands still
             return max(self.model.end, time.perf_counter_ns() - self.model.held_ns)
@@ -165,14 +154,6 @@ class Session:
         """The time the views show: the cursor's, or now when live."""
         return self.now() if self.cursor is None else self.cursor
 
-    @property
-    def behind(self) -> int:
-        """Bytes of trace written but not read yet (what a paused view has to catch up)."""
-        try:
-            return max(0, os.path.getsize(self.trace_path) - self.read_bytes)
-        except OSError:
-            return 0
-
     # -- ingest -------------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -188,9 +169,6 @@ class Session:
     def _read(self) -> None:
         try:
             while not self._stop.is_set():
-                if self._paused.is_set():
-                    self._stop.wait(POLL_INTERVAL)
-                    continue
                 ended = self.status is not None or self.program is None
                 got = self._ingest()
                 if not got and ended:
@@ -254,7 +232,6 @@ class Session:
                     time.sleep(0.002)  # let the UI thread take the lock and the GIL
             self.last_data = time.monotonic()
             got = True
-        self.read_bytes = self._reader.bytes_read
         return got
 
     def _take_raw(self) -> bool:

@@ -30,7 +30,7 @@ BLOCKED_AFTER = 0.3  # seconds without records, while the loop is not idle, befo
 
 def loop_blocked_for(session: Session, loop: Loop) -> float:
     """Seconds the loop seems stuck in a callback (0 when it looks fine)."""
-    if session.paused or session.status is not None or session.program is None:
+    if session.status is not None or session.program is None:
         return 0.0
     if loop.closed is not None or loop.idle_since is not None or loop.held is not None:
         return 0.0  # closed, waiting in select, or held by the stepper: not stuck
@@ -102,9 +102,6 @@ class HeaderBar(Static):
             if status is None:
                 return Text("■ recorded", style="bold")
         elif status is None:
-            if session.paused:
-                behind = session.behind
-                return Text(f"⏸ view paused, {behind / 1e6:.1f} MB behind", style="bold yellow")
             held = session.held()
             if held is not None:
                 where = ("before its select" if held.point == schema.POINT_TOP
