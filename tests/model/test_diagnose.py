@@ -627,3 +627,42 @@ def test_check_rejects_an_unknown_rule_in_one_line(traces, option: str) -> None:
     assert result.returncode == 2 and result.stdout == ""
     (line,) = result.stderr.splitlines()
     assert line.startswith("loopviz: error: no rule no-such-rule") and "loop-blocked" in line
+
+
+def _shutdown_trace(ticker_requests: int, ticker_ends_in_main_run: bool) -> Model:
+    """main ends at 10 ms and its run of the loop at 11 ms; a ticker, woken by its own timer,
+    ends cancelled after main, and asyncio.run's clean-up run follows."""
+    from tests.tui.scenes import MS as ms
+    from tests.tui.scenes import T0, _Loop
+
+    loop = _Loop()
+    loop.add(schema.LOOP_OPEN, T0, 0, 1, loop.sid("MainThread"), loop.sid("RecordingEventLoop"))
+    loop.task(T0, 1, "Task-1", "main", "x.py:9 in <module>", 0)
+    loop.task(T0, 2, "ticker", "ticker", "x.py:5 in main", 1)
+    loop.add(schema.SELECT, T0 + ms, 0, T0 + ms, 0, 2)
+    loop.add(schema.READY, T0 + ms, 2, 2, 0)
+    loop.add(schema.STEP_WAIT, T0 + 2 * ms, 1, 1, schema.WAIT_SLEEP, 0, loop.sid("x.py:6"), 0)
+    loop.add(schema.STEP_WAIT, T0 + 3 * ms, 2, 0, schema.WAIT_SLEEP, 0, loop.sid("x.py:2"), 0)
+    loop.add(schema.SELECT, T0 + 4 * ms, 0, T0 + 9 * ms, 0, 2)  # both timers due
+    loop.add(schema.READY, T0 + 9 * ms, 2, 2, 0)
+    loop.add(schema.STEP_DONE, T0 + 10 * ms, 1, 1, schema.OUTCOME_OK, 0)  # main cancels it
+    ends = T0 + (10 * ms + 500 if ticker_ends_in_main_run else 12 * ms)
+    if not ticker_ends_in_main_run:
+        loop.add(schema.RUN_END, T0 + 11 * ms)
+        loop.add(schema.RUN_BEGIN, T0 + 12 * ms - 1, 1, loop.sid("MainThread"))
+    loop.add(schema.TASK_CANCEL, ends, 2, ticker_requests)
+    loop.add(schema.STEP_DONE, ends, 2, 0, schema.OUTCOME_CANCELLED, 0)
+    loop.add(schema.RUN_END, ends + 1)
+    loop.add(schema.LOOP_CLOSE, ends + 2)
+    model = Model()
+    model.feed(loop.batch())
+    return model
+
+
+def test_pending_at_shutdown_counts_what_asyncio_run_had_to_cancel_alone() -> None:
+    # the ticker's step was queued by its timer: who asked for the cancel is not known
+    assert rules(diagnose(_shutdown_trace(1, False))) == ["pending-at-shutdown"]
+    # two cancel() calls pending at once: asyncio.run's, and the program's own
+    assert diagnose(_shutdown_trace(2, False)) == []
+    # it ended in main's own run of the loop, after main: asyncio.run never had it
+    assert diagnose(_shutdown_trace(1, True)) == []

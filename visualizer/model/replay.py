@@ -567,6 +567,7 @@ class _LoopReplay:
             queue = self.queue
             by = scheduled(queue[0]).describe(self.all_tasks) if queue else "unknown"
             task.cancel_requests.append((r[1], by))
+            task.cancelling = max(task.cancelling, r[3])
 
     def _on_task_gone(self, r: Record) -> None:
         index = self.tasks.pop(r[2], None)  # the id is free for a new task from here on
@@ -626,6 +627,7 @@ class _LoopReplay:
         self.series.current = (r[1], SELECTING)
 
     def _on_run_end(self, r: Record) -> None:
+        self.loop.run_ends.append(r[1])
         if self.series.current is not None:
             self._end_span()
 

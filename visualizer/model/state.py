@@ -217,6 +217,7 @@ class Task:
     outcome: int | None = None
     error: str = ""
     cancel_requests: list[tuple[int, str]] = field(default_factory=list)
+    cancelling: int = 0  # the most cancel() calls pending on it at once (task.cancelling())
     gone: int | None = None  # when it was garbage-collected
     placeholder: bool = False  # seen stepping before (or without) its TASK_NEW
     busy: int = 0
@@ -440,6 +441,7 @@ class Loop:
     )
     series: LoopSeries = field(default_factory=LoopSeries, repr=False)  # the loop over time
     held: Held | None = None  # where a stepper holds it now (None: not held)
+    run_ends: list[int] = field(default_factory=list)  # when each run_forever returned
     holds: int = 0  # how many times a stepper held it
 
     @property
