@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
 from .model import Model, State, Task
 from .model.diagnose import ERROR, Finding, counts, diagnose
+from .model.state import short_site
 from .trace import schema
 
 
@@ -36,12 +36,6 @@ def outcome(task: Task) -> str:
         return schema.OUTCOME_NAMES[task.outcome]
     waiting = schema.WAIT_NAMES.get(task.wait, "?") if task.state != State.READY else "ready"
     return f"pending ({waiting})"
-
-
-def short_site(site: str) -> str:
-    """``dir/file.py:12 in f`` → ``file.py:12 in f``."""
-    path, _, rest = site.partition(":")
-    return f"{os.path.basename(path)}:{rest}" if rest else site
 
 
 def task_row(model: Model, task: Task) -> dict[str, Any]:

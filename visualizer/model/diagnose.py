@@ -12,7 +12,6 @@ takes asyncio's word from the trace: those messages are exact.
 
 from __future__ import annotations
 
-import os
 import re
 from bisect import bisect_left
 from collections import Counter
@@ -24,7 +23,17 @@ from typing import ClassVar
 
 from ..trace import schema
 from .replay import Model
-from .state import BEGIN, END, READY_SINCE, ROW, SUSPENSION, YIELDED, LoopError, Task
+from .state import (
+    BEGIN,
+    END,
+    READY_SINCE,
+    ROW,
+    SUSPENSION,
+    YIELDED,
+    LoopError,
+    Task,
+    short_site,
+)  # fmt: skip
 
 MS = 1_000_000
 
@@ -59,12 +68,6 @@ class Settings:
 
 def _ms(ns: int) -> str:
     return f"{ns / MS:,.0f} ms" if ns < 10_000 * MS else f"{ns / 1e9:,.1f} s"
-
-
-def _short(site: str) -> str:
-    """``/long/dir/file.py:12 in f`` -> ``file.py:12 in f``."""
-    path, sep, rest = site.partition(":")
-    return f"{os.path.basename(path)}:{rest}" if sep else site
 
 
 class Rule:
@@ -104,7 +107,7 @@ class LoopBlocked(Rule):
                 samples = model.samples_between(source, begin, end)
                 if samples:  # the watchdog saw where: the spot seen most often
                     spot, seen = Counter(sample.where for sample in samples).most_common(1)[0]
-                    where = f", stuck at {_short(spot)} ({seen} of {len(samples)} samples)"
+                    where = f", stuck at {short_site(spot)} ({seen} of {len(samples)} samples)"
                 yield self.finding(
                     begin, source, tasks,
                     f"{who} held loop {source} for {_ms(end - begin)}{where}: no other task, "
@@ -130,7 +133,7 @@ class LoopBlocked(Rule):
             yield self.finding(
                 since, source, () if task is None else (task,),
                 f"{who} has held loop {source} for {_ms(model.end - since)} so far, stuck at "
-                f"{_short(spot)} ({seen} of {len(samples)} samples): nothing else can run.",
+                f"{short_site(spot)} ({seen} of {len(samples)} samples): nothing else can run.",
                 "Move the blocking call off the loop (await asyncio.to_thread(...) or "
                 "loop.run_in_executor) or break CPU work up with await asyncio.sleep(0).",
             )  # fmt: skip
@@ -142,7 +145,7 @@ class LoopBlocked(Rule):
         for n in range(len(steps)):
             if steps[n].begin == begin:
                 site = steps[n - 1].site if n else ""
-                return f", going on from {_short(site)}" if site else ""
+                return f", going on from {short_site(site)}" if site else ""
         return ""
 
 

@@ -8,6 +8,7 @@ on now) from those rows when asked.
 from __future__ import annotations
 
 import operator
+import os
 from array import array
 from bisect import bisect_right
 from collections import Counter, deque
@@ -486,6 +487,12 @@ class Mark:
     loop: int
     task: int | None
     text: str
+
+
+def short_site(site: str) -> str:
+    """``/long/dir/file.py:12 in f`` → ``file.py:12 in f``."""
+    path, sep, rest = site.partition(":")
+    return f"{os.path.basename(path)}:{rest}" if sep else site
 
 
 @dataclass(slots=True)

@@ -20,10 +20,6 @@ from . import core, waits
 DELIVERY_WAIT = 0.5  # seconds a cancel may take to reach its loop before the answer says so
 
 
-def _loops(recorder: core.Recorder) -> list[Any]:
-    return [owner for owner in list(recorder._flushers) if hasattr(owner, "_lv")]
-
-
 def _tasks(loop: Any) -> list[Any]:
     """The loop's unfinished tasks, read from another thread (retried if the set changes)."""
     for _ in range(5):
@@ -32,12 +28,6 @@ def _tasks(loop: Any) -> list[Any]:
         except RuntimeError:  # the task set changed size while it was read
             continue
     return []
-
-
-def _label(task: Any) -> str:
-    coro = task.get_coro()
-    name = getattr(coro, "__qualname__", None) or type(coro).__qualname__
-    return f"{task.get_name()} {name}()"
 
 
 class Actions:
@@ -54,7 +44,7 @@ class Actions:
     def cancel(self, message: dict[str, Any]) -> None:
         """``{"cmd": "cancel", "loop": SOURCE, "task": ID}``: ask that task to cancel."""
         source, ident = message.get("loop"), message.get("task")
-        loop = next((loop for loop in _loops(self.recorder) if loop._lv.src == source), None)
+        loop = next((loop for loop in self.recorder.loops() if loop._lv.src == source), None)
         if loop is None or loop.is_closed():
             self.answer(f"cancel: loop {source} is gone; nothing was cancelled")
             return
@@ -69,7 +59,7 @@ class Actions:
                 text = "cancel: that task has finished already; nothing to cancel"
             else:
                 task.cancel(msg="cancelled from the loopviz viewer")
-                text = f"cancel: asked {_label(task)} to cancel"
+                text = f"cancel: asked {waits.task_label(task)} to cancel"
             with lock:  # answered here, on the loop's thread: before the program can end
                 outcome.append(text)
                 self.answer(f"{text} (delivered late)" if late else text)
@@ -115,7 +105,7 @@ class Actions:
         out: list[str] = []
         count = 0
         frames = sys._current_frames()
-        for loop in _loops(self.recorder):
+        for loop in self.recorder.loops():
             if loop.is_closed():
                 continue
             thread = loop._thread_id
@@ -128,7 +118,9 @@ class Actions:
                 out.extend(f"    {line}" for line in _frame_lines(frame))
             for task in _tasks(loop):
                 count += 1
-                out.append(f"-- {_label(task)}: " + ("done" if task.done() else "pending"))
+                out.append(
+                    f"-- {waits.task_label(task)}: " + ("done" if task.done() else "pending")
+                )
                 stack = task.get_stack()
                 if not stack:
                     out.append("    (not started, or running now: see its thread above)")

@@ -112,6 +112,11 @@ class Recorder:
         self._flushers.add(owner)
         return next(self._sources)
 
+    def loops(self) -> list[Any]:
+        """The recording loops writing into this recorder now (the watchdog, the stepper and
+        the viewer's commands go through them)."""
+        return [owner for owner in list(self._flushers) if hasattr(owner, "_lv")]
+
     def write(self, items: list[Any]) -> None:
         """Encode and store one batch (``[source, kind, fields...]``)."""
         try:

@@ -211,7 +211,7 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         parent = asyncio.current_task(self)
         if coro is None and isinstance(task, _TASK_TYPES):
             coro = None if _GET_CORO_UNSAFE and task.done() else task.get_coro()
-        coro_name = getattr(coro, "__qualname__", None) or type(coro).__qualname__
+        coro_name = waits.coro_name(coro)
         name = task.get_name() if isinstance(task, _TASK_TYPES) else repr(task)
         lv.names[tid] = name
         lv.fresh.append(tid)

@@ -239,7 +239,6 @@ def install(*, hold: bool) -> Stepper:
         stepper.clock.install()
         core.stepper = stepper
         # loops that exist already (loopviz run, paused later) are stepped from now on
-        for owner in list(core.current()._flushers):
-            if hasattr(owner, "_lv"):
-                owner._lv.gate = stepper
+        for loop in core.current().loops():
+            loop._lv.gate = stepper
     return stepper

@@ -143,6 +143,16 @@ def strip_own_frames(stack: list[Any]) -> None:
     stack[:] = [entry for entry in stack if not entry.filename.startswith(_OWN_DIR)]
 
 
+def coro_name(coro: Any) -> str:
+    """A coroutine's qualified name (or its type's, for an awaitable that has none)."""
+    return getattr(coro, "__qualname__", None) or type(coro).__qualname__
+
+
+def task_label(task: Any) -> str:
+    """``Task-2 main()``: a task's name and coroutine, as the viewer labels a task."""
+    return f"{task.get_name()} {coro_name(task.get_coro())}()"
+
+
 def describe_callback(callback: Any) -> str:
     """A short name for a callback: its qualified name, looking through partial and methods."""
     if isinstance(callback, functools.partial):

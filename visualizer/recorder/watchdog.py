@@ -52,7 +52,7 @@ class Watchdog:
 
     def look(self, elapsed: float = INTERVAL) -> None:
         """One look at every loop; `elapsed`: seconds since the last."""
-        loops = [owner for owner in list(self.recorder._flushers) if hasattr(owner, "_lv")]
+        loops = self.recorder.loops()
         alive = set()
         for loop in loops:
             key = id(loop)
@@ -86,11 +86,6 @@ class Watchdog:
             lines.append(waits.format_site(frame.f_code, frame.f_lineno))
             frame = frame.f_back
         lines.reverse()  # outermost first, as a traceback reads
-        ident, label = 0, ""
-        if task is not None:
-            coro = task.get_coro()
-            ident = id(task)
-            name = getattr(coro, "__qualname__", None) or type(coro).__qualname__
-            label = f"{task.get_name()} {name}()"
+        ident, label = (0, "") if task is None else (id(task), waits.task_label(task))
         self.recorder.emit(schema.STACK, core.clock(), source, int(stuck * 1e9), ident, label,
                            "\n".join(lines))  # fmt: skip

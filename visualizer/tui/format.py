@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import os
 import signal
 
 from rich.text import Text
 
 from ..model import State
+from ..model.state import short_site as short_site  # shown the same way everywhere
 from ..summary import format_duration
 
 # One palette for every view (DESIGN.md): colour always goes with a glyph and a word.
@@ -50,12 +50,6 @@ def offset(ns: int) -> str:
     if ns < 1_000_000_000_000:
         return f"{ns / 1e9:.3f}"
     return clock(ns)
-
-
-def short_site(site: str) -> str:
-    """``/long/dir/file.py:12 in f`` → ``file.py:12 in f``."""
-    path, sep, rest = site.partition(":")
-    return f"{os.path.basename(path)}:{rest}" if sep else site
 
 
 def percent(part: int, whole: int) -> str:

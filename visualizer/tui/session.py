@@ -131,10 +131,8 @@ class Session:
 
     def held(self) -> Held | None:
         """Where a stepper holds the program's loop now, if it does."""
-        for loop in self.model.loops.values():
-            if loop.held is not None:
-                return loop.held
-        return None
+        source = self.held_loop()
+        return None if source is None else self.model.loops[source].held
 
     def held_loop(self) -> int | None:
         """The source of the loop a stepper holds now, if any."""
