@@ -270,6 +270,7 @@ _STR_SLOTS: dict[int, tuple[int, ...]] = {
     if (slots := tuple(i + 1 for i, name in enumerate(fields) if name in _STR_FIELDS))
 }
 _STR_KINDS = frozenset(_STR_SLOTS)
+_INT_STEP = {kind: n for kind, n in _STEP.items() if kind not in _STR_KINDS}  # kinds of ints only
 _first = itemgetter(0)
 
 
@@ -330,7 +331,16 @@ def layout(
     end = len(tb)
     if not end or not isinstance(tb[0], int):
         raise TraceError(_explain(batch) or "")
-    step = _STEP
+    # Most batches hold ints only (steps, handles, selects). Then `sum`, a C loop that fails on
+    # a str, None or container and turns float, checks every field at once; and as no record
+    # of a kind with str fields can be valid, the walk knows only the other kinds.
+    ints_only = False
+    if validate:
+        try:
+            ints_only = type(sum(tb)) is int
+        except TypeError:
+            pass
+    step = _INT_STEP if ints_only else _STEP
     starts: list[int] = []
     append = starts.append
     pos = 1
@@ -338,9 +348,11 @@ def layout(
         while pos < end:
             append(pos)
             pos += step[tb[pos]]
-    except (KeyError, TypeError):  # unknown or unhashable kind
+    except (KeyError, TypeError):  # unknown or unhashable kind (or one with str fields)
         raise TraceError(_explain(batch) or "") from None
-    if pos != end or (validate and not _fields_ok(tb, _kinds(tb, starts), starts)):
+    if pos != end or (
+        validate and not ints_only and not _fields_ok(tb, _kinds(tb, starts), starts)
+    ):
         problem = _explain(batch, validate=validate)
         if problem is not None:
             raise TraceError(problem)
