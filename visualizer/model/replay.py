@@ -64,7 +64,7 @@ TASK, CALLBACK, OUTSIDE = Origin.TASK, Origin.CALLBACK, Origin.OUTSIDE
 STEP_YIELD = schema.STEP_YIELD
 STEP_WAIT = schema.STEP_WAIT
 IO_EVENT = schema.IO_EVENT
-_STEPS_IN_PLACE = frozenset({STEP_YIELD, STEP_WAIT})  # replayed by _LoopReplay.steps
+_HANDLES_IN_PLACE = frozenset({STEP_YIELD, STEP_WAIT, schema.CALLBACK})  # see .handles
 GONE_KEPT = 64  # collected tasks' ids remembered, for the errors their finalizers report
 BULK_GC_THRESHOLD = 50_000  # allocations between young collections during a bulk replay
 SELECTING, HANDLES = Activity.SELECT, Activity.HANDLES
@@ -250,7 +250,7 @@ class _LoopReplay:
         """The step record `r` (``STEP_*, t, task, qlen, ...``) leaves its task `after`.
 
         Nearly every record of a busy program is a step, so this is written out in one function:
-        a Python call costs as much as several lines. `steps` repeats it for runs of STEP_YIELD
+        a Python call costs as much as several lines. `handles` repeats it for runs of STEP_YIELD
         and STEP_WAIT (what changes here changes there too).
         """
         t = r[1]
@@ -288,11 +288,7 @@ class _LoopReplay:
             task.state = after
         task.since = t
         duration = t - begin
-        task.busy += duration
-        if duration > task.longest_step:
-            task.longest_step = duration
         delay = begin - ready_since if begin > ready_since else 0
-        task.scheduled_delay += delay
         missing = qlen - len(queue)
         if missing == 1:
             queue.append((t, index))
@@ -325,24 +321,22 @@ class _LoopReplay:
             self._next_lag_second(begin, delay)
         return task
 
-    def steps(self, tb: tuple[Any, ...], pos: int, end: int) -> int:
-        """Replay the STEP_YIELD and STEP_WAIT records from `tb[pos]` on, as `step`; return
-        where they end.
+    def handles(self, tb: tuple[Any, ...], pos: int, end: int) -> int:
+        """Replay the STEP_YIELD, STEP_WAIT and CALLBACK records from `tb[pos]` on, as `step`
+        and `_on_callback` do; return where they end.
 
         A busy program's trace is mostly runs of these (every task in the ready queue yields or
-        waits in turn), so they are replayed in place, without a tuple or a call per record:
-        `step` written out once more, its state kept in locals for the run. A run that would
-        need one of `step`'s rare paths (an eager task's first step, a thread's pending
-        callbacks) goes through the handlers.
+        waits in turn, I/O callbacks wake tasks), so they are replayed in place, without a tuple
+        or a call per record: `step` and `_on_callback` written out once more, their state kept
+        in locals for the run. A run that would need one of `step`'s rare paths (an eager
+        task's first step, a thread's pending callbacks) goes through the handlers.
         """
         if self.eager_next or self.threadsafe:
-            while pos < end and (tb[pos] == STEP_YIELD or tb[pos] == STEP_WAIT):
-                if tb[pos] == STEP_YIELD:
-                    self.step(READY, YIELDED, 0, tb[pos : pos + 4])
-                    pos += 4
-                else:
-                    self._on_step_wait(tb[pos : pos + 8])
-                    pos += 8
+            handlers, length = self.handlers, _LENGTH
+            while pos < end and tb[pos] in _HANDLES_IN_PLACE:
+                nxt = pos + length[tb[pos]]
+                handlers[tb[pos]](tb[pos:nxt])
+                pos = nxt
             return pos
         if self.eager_begins:
             self.eager_begins.clear()  # as the first step's end does: nothing else reads them
@@ -362,40 +356,95 @@ class _LoopReplay:
         ready_t_append = self.series.ready_t.append
         ready_n_append = self.series.ready_n.append
         longest_handle = loop.longest_handle
+        watch = min(longest_handle, LONG_HANDLE_NS - 1)  # a duration past this is news
         delay = loop.lag
-        steps = busy = 0  # added to the loop's counts when the run ends
+        first_begin = handle_begin  # each step begins where the one before it ended, so
+        step_yield, step_wait, wait_task = STEP_YIELD, STEP_WAIT, schema.WAIT_TASK
+        callback, strings = schema.CALLBACK, self.strings
+        callbacks = 0
+        ready, yielded = READY, YIELDED
+        steps = 0  # the run was busy from first_begin to its last end
         try:
             while pos < end:
                 kind = tb[pos]
-                if kind != STEP_YIELD and kind != STEP_WAIT:
-                    break
-                begin = handle_begin
-                t = tb[pos + 1]
-                ident = tb[pos + 2]
-                qlen = tb[pos + 3]
-                if kind == STEP_YIELD:
+                if kind == step_yield:
+                    t = tb[pos + 1]
+                    ident = tb[pos + 2]
+                    qlen = tb[pos + 3]
                     pos += 4
-                    after, suspension, ref = READY, YIELDED, 0
-                else:
-                    wait, ref = tb[pos + 4], tb[pos + 5]
-                    key = (wait, tb[pos + 6], tb[pos + 7])
+                    after, suspension, ref = ready, yielded, 0
+                elif kind == step_wait:
+                    _, t, ident, qlen, wait, ref, site, chain = tb[pos : pos + 8]
+                    key = (wait, site, chain)
                     pos += 8
-                    if wait == schema.WAIT_TASK:
+                    if wait == wait_task:
                         self.task_index(ident, t)  # a placeholder for the stepping task first
                         ref = self.task_index(ref, t)
                     try:
                         suspension, after = suspensions[key]
                     except KeyError:
                         suspension, after = self._suspension(key)
+                elif kind == callback:  # as _on_callback and _handle_done
+                    t = tb[pos + 1]
+                    qlen = tb[pos + 2]
+                    what = tb[pos + 3]
+                    pos += 4
+                    try:
+                        when, scheduled_by = popleft()
+                    except IndexError:
+                        scheduled_by = _new_scheduled((t, OUTSIDE, "", None))
+                    else:
+                        if type(scheduled_by) is int:
+                            scheduled_by = _new_scheduled((when, TASK, scheduled_by, None))
+                        elif scheduled_by.origin is CALLBACK:
+                            scheduled_by = scheduled_by.via
+                    callbacks += 1
+                    missing = qlen - len(queue)
+                    if missing > 0:
+                        try:
+                            text = strings[what]
+                        except KeyError:
+                            text = _text(strings, what)
+                        entry = (t, _new_scheduled((t, CALLBACK, text, scheduled_by)))
+                        if missing == 1:
+                            queue.append(entry)
+                        else:
+                            self._fill(qlen, entry)
+                    elif missing:
+                        self._fill(qlen, None)
+                    if qlen != ready_last:  # as _note_ready
+                        n = len(queue)
+                        if n != ready_last:
+                            ready_last = n
+                            try:
+                                ready_t_append(t)
+                            except OverflowError:
+                                ready_t_append(int64(t))
+                            ready_n_append(n)
+                    duration = t - handle_begin
+                    if duration > watch:
+                        if duration > longest_handle:
+                            longest_handle = duration
+                        if duration >= LONG_HANDLE_NS:
+                            self._long_handle(handle_begin, t, -1)
+                        watch = min(longest_handle, LONG_HANDLE_NS - 1)
+                    handle_begin = t
+                    continue
+                else:
+                    break
+                begin = handle_begin
                 try:
                     index = tasks[ident]
                 except KeyError:
                     index = self.task_index(ident, t)
                 task = all_tasks[index]
-                waker_t, who = popleft() if queue else (t, _new_scheduled((t, OUTSIDE, "", None)))
+                try:
+                    waker_t, who = popleft()
+                except IndexError:  # queued while no handle ran that we saw
+                    waker_t, who = t, _new_scheduled((t, OUTSIDE, "", None))
                 waker = who if type(who) is int else keep(who)  # type: ignore[arg-type]
                 state = task.state
-                if state is READY:
+                if state is ready:
                     ready_since = task.since
                 else:
                     ready_since = waker_t if waker_t < begin else begin
@@ -412,11 +461,7 @@ class _LoopReplay:
                     task.rows.fromlist([int64(value) for value in row])
                 task.since = t
                 duration = t - begin
-                task.busy += duration
-                if duration > task.longest_step:
-                    task.longest_step = duration
                 delay = begin - ready_since if begin > ready_since else 0
-                task.scheduled_delay += delay
                 missing = qlen - len(queue)
                 if missing == 1:
                     queue.append((t, index))
@@ -432,11 +477,12 @@ class _LoopReplay:
                             ready_t_append(int64(t))
                         ready_n_append(n)
                 steps += 1
-                busy += duration
-                if duration > longest_handle:
-                    longest_handle = duration
-                if duration >= LONG_HANDLE_NS:
-                    self._long_handle(begin, t, index)
+                if duration > watch:  # a new longest handle, or a long one
+                    if duration > longest_handle:
+                        longest_handle = duration
+                    if duration >= LONG_HANDLE_NS:
+                        self._long_handle(begin, t, index)
+                    watch = min(longest_handle, LONG_HANDLE_NS - 1)
                 handle_begin = t
                 if begin < lag_end:
                     if delay > lag[1]:
@@ -451,9 +497,10 @@ class _LoopReplay:
             self.ready_last = ready_last
             loop.longest_handle = longest_handle
             loop.lag = delay
-            loop.handles += steps
+            loop.handles += steps + callbacks
             loop.steps += steps
-            loop.busy_time += busy
+            loop.callbacks += callbacks
+            loop.busy_time += handle_begin - first_begin
         return pos
 
     def _next_lag_second(self, begin: int, lag: int) -> None:
@@ -677,6 +724,7 @@ class _LoopReplay:
         self.series.current = (t, HANDLES)
 
     def _on_callback(self, r: Record) -> None:
+        """A callback ran (`handles` repeats this for runs: what changes here changes there)."""
         _, t, qlen, what = r
         queue = self.queue
         # scheduled(self._pop(t)), written out: callbacks are the commonest handles after steps
@@ -854,12 +902,12 @@ class Model:
         handlers = replay.handlers
         length = _LENGTH
         pos, end = 1, len(tb)
-        steps = replay.steps
+        handles = replay.handles
         io_event = replay.io_fds.append  # the list is cleared in place at each select
         while pos < end:
             kind = tb[pos]
-            if kind in _STEPS_IN_PLACE:
-                pos = steps(tb, pos, end)
+            if kind in _HANDLES_IN_PLACE:
+                pos = handles(tb, pos, end)
             elif kind == IO_EVENT:  # one per ready fd: as _on_io_event, without a tuple and a call
                 io_event(tb[pos + 1])
                 pos += 3

@@ -15,6 +15,7 @@ from collections import Counter, deque
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
+from itertools import repeat
 from typing import NamedTuple, overload
 
 from ..trace import schema
@@ -221,10 +222,12 @@ class Task:
     cancelling: int = 0  # the most cancel() calls pending on it at once (task.cancelling())
     gone: int | None = None  # when it was garbage-collected
     placeholder: bool = False  # seen stepping before (or without) its TASK_NEW
-    busy: int = 0
-    scheduled_delay: int = 0
-    longest_step: int = 0
     rows: array[int] = field(default_factory=lambda: array(INT64), repr=False)  # see Steps
+    # busy, scheduled_delay and longest_step over the first _summed ints of rows
+    _summed: int = field(default=0, repr=False)
+    _busy: int = field(default=0, repr=False)
+    _delay: int = field(default=0, repr=False)
+    _longest: int = field(default=0, repr=False)
 
     def __post_init__(self) -> None:
         self.since = self.created
@@ -233,6 +236,41 @@ class Task:
     @property
     def label(self) -> str:
         return f"{self.name} {self.coro}()"
+
+    # -- totals over its steps -----------------------------------------------------------------
+    # Summed from the rows when asked, in C iterators, not by the replay for every step: a
+    # replay of a million steps is the budget's bottleneck, and a view asks for a few thousand.
+
+    @property
+    def busy(self) -> int:
+        """How long its steps ran, in ns."""
+        if self._summed != len(self.rows):
+            self._sum()
+        return self._busy
+
+    @property
+    def scheduled_delay(self) -> int:
+        """How long it waited in the ready queue before its steps, in ns."""
+        if self._summed != len(self.rows):
+            self._sum()
+        return self._delay
+
+    @property
+    def longest_step(self) -> int:
+        if self._summed != len(self.rows):
+            self._sum()
+        return self._longest
+
+    def _sum(self) -> None:
+        """Take the steps made since the last sum into the totals."""
+        rows = self.rows
+        at = self._summed
+        begins, ends = rows[at + BEGIN :: ROW], rows[at + END :: ROW]
+        self._busy += sum(ends) - sum(begins)
+        self._delay += sum(map(max, map(operator.sub, begins, rows[at + READY_SINCE :: ROW]),
+                               repeat(0)))  # fmt: skip
+        self._longest = max(self._longest, max(map(operator.sub, ends, begins), default=0))
+        self._summed = len(rows)
 
     @property
     def steps(self) -> Steps:
