@@ -29,7 +29,7 @@ from itertools import chain, islice, repeat
 from typing import Any
 
 from ..trace import schema
-from ..trace.reader import Trace, layout, read_trace
+from ..trace.reader import INT_LENGTH, Trace, TraceError, all_ints, explain, layout, read_trace
 from .series import INT64, LONG_HANDLE_NS, Activity, LoopSeries, append_int64, int64
 from .state import (
     FINISHED,
@@ -65,6 +65,9 @@ STEP_YIELD = schema.STEP_YIELD
 STEP_WAIT = schema.STEP_WAIT
 IO_EVENT = schema.IO_EVENT
 _HANDLES_IN_PLACE = frozenset({STEP_YIELD, STEP_WAIT, schema.CALLBACK})  # see .handles
+# The most entries the replayed ready queue holds: more than a real loop queues at once, and a
+# bound on what a damaged or forged length can make the viewer allocate.
+MAX_QUEUE = 1 << 22
 GONE_KEPT = 64  # collected tasks' ids remembered, for the errors their finalizers report
 BULK_GC_THRESHOLD = 50_000  # allocations between young collections during a bulk replay
 SELECTING, HANDLES = Activity.SELECT, Activity.HANDLES
@@ -77,12 +80,15 @@ _LENGTH = {kind: n + 1 for kind, n in schema.ARITY.items()}
 _pack_row = struct.Struct(f"{ROW}{INT64}").pack
 
 
-def _loop_span(tb: tuple[Any, ...], starts: list[int]) -> tuple[int, int] | None:
-    """The first and last time in a loop's batch: its records come in the order they happened."""
-    first = next((tb[at + 1] for at in starts if tb[at] not in _UNTIMED), None)
-    if first is None:
-        return None
-    return first, next(tb[at + 1] for at in reversed(starts) if tb[at] not in _UNTIMED)
+def _first_time(tb: tuple[Any, ...], length: dict[int, int]) -> int | None:
+    """The time of the first timed record in a loop's batch (None: it has none)."""
+    pos, end = 1, len(tb)
+    while pos < end:
+        kind = tb[pos]
+        if kind not in _UNTIMED:
+            return tb[pos + 1]  # type: ignore[no-any-return]
+        pos += length[kind]
+    return None
 
 
 # Scheduled((t, origin, ref, via)): a NamedTuple's own constructor is Python code, this is C.
@@ -115,6 +121,7 @@ class _LoopReplay:
         # (wait, site id, chain id) -> (Registry suspension code, the state it leaves a task in)
         self.suspensions: dict[tuple[int, int, int], tuple[int, State]] = {}
         self.handle_begin = 0
+        self.in_place = 0  # records `handles` replayed, all told
         self.counts = self.registry.counts
         self.lag = [0, 0]  # the current second of loop.lag_buckets: [start, max lag]
         self.lag_end = 0  # the end of that second (0: none yet)
@@ -143,7 +150,7 @@ class _LoopReplay:
     def _fill(self, qlen: int, entry: Entry | None) -> None:
         """Bring the replayed queue to `qlen` entries, the new ones all `entry`."""
         queue = self.queue
-        missing = qlen - len(queue)
+        missing = min(qlen, MAX_QUEUE) - len(queue)
         if missing == 1:
             queue.append(entry)  # type: ignore[arg-type]
         elif missing > 1:
@@ -154,7 +161,7 @@ class _LoopReplay:
     def _fill_from(self, qlen: int, entries: Iterator[Entry]) -> None:
         """Bring the replayed queue to `qlen` entries, the new ones taken from `entries`."""
         queue = self.queue
-        missing = qlen - len(queue)
+        missing = min(qlen, MAX_QUEUE) - len(queue)
         if missing > 0:
             queue.extend(islice(entries, missing))
         elif missing < 0:
@@ -335,8 +342,11 @@ class _LoopReplay:
             handlers, length = self.handlers, _LENGTH
             while pos < end and tb[pos] in _HANDLES_IN_PLACE:
                 nxt = pos + length[tb[pos]]
+                if nxt > end:
+                    raise ValueError("a record is cut short")  # only an unchecked batch's
                 handlers[tb[pos]](tb[pos:nxt])
                 pos = nxt
+                self.in_place += 1
             return pos
         if self.eager_begins:
             self.eager_begins.clear()  # as the first step's end does: nothing else reads them
@@ -498,6 +508,7 @@ class _LoopReplay:
             loop.longest_handle = longest_handle
             loop.lag = delay
             loop.handles += steps + callbacks
+            self.in_place += steps + callbacks
             loop.steps += steps
             loop.callbacks += callbacks
             loop.busy_time += handle_begin - first_begin
@@ -883,38 +894,68 @@ class Model:
                 self.feed(batch)
 
     def feed(self, batch: list[Any]) -> None:
-        """Replay one batch (``[source, kind, fields...]``)."""
-        # Checked whole, as `records` checks it, before any of it is replayed; but read in place.
+        """Replay one batch (``[source, kind, fields...]``).
+
+        A loop's batch of ints only (most of them) is replayed as it is walked: a walk of its
+        own first costs a tenth of the replay. Then a damaged batch is found where the walk
+        meets the damage, and what came before it has been replayed; any other batch is
+        checked whole, as `records` checks it, first.
+        """
+        tb = all_ints(batch)
+        if tb is not None and tb[0] != 0:
+            try:
+                self._feed_loop(tb[0], tb, INT_LENGTH)
+            except Exception:
+                problem = explain(batch)
+                if problem is None:
+                    raise  # a good batch: the model's own error
+                raise TraceError(problem) from None
+            return
         tb, starts = layout(batch)
-        self.records += len(starts)
         if tb[0] == 0:
+            self.records += len(starts)
             self._feed_process([tb[start : start + _LENGTH[tb[start]]] for start in starts])
         else:
-            self._feed_loop(tb[0], tb, starts)
+            self._feed_loop(tb[0], tb, _LENGTH)
 
-    def _feed_loop(self, source: int, tb: tuple[Any, ...], starts: list[int]) -> None:
-        span = _loop_span(tb, starts)
-        if span is not None:
-            self._saw(*span)
+    def _feed_loop(self, source: int, tb: tuple[Any, ...], length: dict[int, int]) -> None:
+        """Replay a loop's batch, walking it by `length`; count its records as they go."""
+        first = _first_time(tb, length)
         replay = self._replays.get(source)
         if replay is None:
-            replay = self._replay(source, self.end if span is None else span[0])
+            replay = self._replay(source, self.end if first is None else first)
         handlers = replay.handlers
-        length = _LENGTH
         pos, end = 1, len(tb)
         handles = replay.handles
         io_event = replay.io_fds.append  # the list is cleared in place at each select
-        while pos < end:
-            kind = tb[pos]
-            if kind in _HANDLES_IN_PLACE:
-                pos = handles(tb, pos, end)
-            elif kind == IO_EVENT:  # one per ready fd: as _on_io_event, without a tuple and a call
-                io_event(tb[pos + 1])
-                pos += 3
-            else:
-                nxt = pos + length[kind]
-                handlers[kind](tb[pos:nxt])
-                pos = nxt
+        last = first
+        n = 0  # records replayed here; those of `handles` it counts itself
+        in_place = replay.in_place
+        try:
+            while pos < end:
+                kind = tb[pos]
+                if kind in _HANDLES_IN_PLACE:
+                    pos = handles(tb, pos, end)
+                    last = replay.handle_begin
+                elif kind == IO_EVENT:  # one per ready fd: as _on_io_event, without a call
+                    io_event(tb[pos + 1])
+                    pos += 3
+                    n += 1
+                else:
+                    nxt = pos + length[kind]
+                    if nxt > end:
+                        raise ValueError("a record is cut short")  # only an unchecked batch's
+                    handlers[kind](tb[pos:nxt])
+                    if kind not in _UNTIMED:
+                        last = tb[pos + 1]
+                    pos = nxt
+                    n += 1
+            if pos != end:
+                raise ValueError("a record is cut short")  # an I/O event's, unchecked
+        finally:
+            self.records += n + replay.in_place - in_place
+            if first is not None:
+                self._saw(first, last)  # type: ignore[arg-type]
 
     def _feed_process(self, recs: list[Record]) -> None:
         # from any thread of the program: not in time order

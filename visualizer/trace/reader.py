@@ -270,7 +270,9 @@ _STR_SLOTS: dict[int, tuple[int, ...]] = {
     if (slots := tuple(i + 1 for i, name in enumerate(fields) if name in _STR_FIELDS))
 }
 _STR_KINDS = frozenset(_STR_SLOTS)
-_INT_STEP = {kind: n for kind, n in _STEP.items() if kind not in _STR_KINDS}  # kinds of ints only
+# A record's length (its kind included), for the kinds whose fields are all ints.
+INT_LENGTH = {kind: n for kind, n in _STEP.items() if kind not in _STR_KINDS}
+_INT_STEP = INT_LENGTH
 _first = itemgetter(0)
 
 
@@ -357,6 +359,29 @@ def layout(
         if problem is not None:
             raise TraceError(problem)
     return tb, starts
+
+
+def all_ints(batch: Any) -> tuple[Any, ...] | None:
+    """`batch` as a tuple if it is a list of ints only, starting with its source (else None).
+
+    Most batches are (steps, handles, selects). Such a batch needs no check of its fields' types,
+    and a consumer may walk its layout itself, as it reads it (the model's replay does):
+    then no record of a kind with str fields is valid in it (`INT_LENGTH` lacks them), and on
+    any failure the consumer asks `explain` what is wrong.
+    """
+    if type(batch) is not list or not batch or type(batch[0]) is not int:
+        return None
+    tb = tuple(batch)
+    try:
+        # `sum`: a C loop that fails on a str, None or container and turns float.
+        return tb if type(sum(tb)) is int else None
+    except TypeError:
+        return None
+
+
+def explain(batch: Any) -> str | None:
+    """What is wrong with a batch, in the words of a TraceError (None: nothing)."""
+    return _explain(batch)
 
 
 def _kinds(tb: tuple[Any, ...], starts: list[int]) -> Sequence[Any]:
