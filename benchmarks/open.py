@@ -241,13 +241,18 @@ def move(app: LoopvizApp, table: Table, t: int) -> Move:
     return Move(t1 - t0, t2 - t1, t3 - t2, t4 - t3)
 
 
-async def measure_app(path: str, jumps: Sequence[int], moves: Sequence[int]) -> dict[str, Any]:
+async def measure_app(
+    path: str, records: int, jumps: Sequence[int], moves: Sequence[int]
+) -> dict[str, Any]:
     app = LoopvizApp(Session(path, None))
     async with app.run_test(size=SIZE) as pilot:
         t0 = time.perf_counter()
+        while app.session.model.records < records and not app.session.finished:
+            await pilot.pause(0.02)
+        loaded = time.perf_counter() - t0  # every record in the model the views show
         while not app.session.finished:
             await pilot.pause(0.02)
-        opened = time.perf_counter() - t0
+        opened = time.perf_counter() - t0  # and the warning rules run over it
         if app.session.error:
             raise SystemExit(f"open: the viewer could not read the trace: {app.session.error}")
         while not app.session.warmed:  # the views work meanwhile; time travel is ready after
@@ -266,7 +271,7 @@ async def measure_app(path: str, jumps: Sequence[int], moves: Sequence[int]) -> 
             random_jumps.append(move(app, table, t))
             await pilot.pause()
         shown = len(table.displayed_rows)
-    return {"opened": opened, "warmed": warmed, "first": first, "small": small,
+    return {"loaded": loaded, "opened": opened, "warmed": warmed, "first": first, "small": small,
             "jumps": random_jumps, "shown": shown}  # fmt: skip
 
 
@@ -284,9 +289,11 @@ def report_app(result: dict[str, Any], records: int, quick: bool) -> None:
     budget = OPEN_BUDGET * records / OPEN_RECORDS
     print(f"  viewer   LoopvizApp headless at {SIZE[0]}x{SIZE[1]}, "
           f"{result['shown']:,} rows in the tasks table")  # fmt: skip
-    print(f"    its session read the trace in {opened:.2f} s wall (polled every 20 ms; "
-          f"{opened / budget:.2f}x the open budget), and had every task ready for time travel "
-          f"at {result['warmed']:.2f} s (summed in the background, the views live)")  # fmt: skip
+    loaded = result["loaded"]
+    print(f"    its session had every record in the views after {loaded:.2f} s wall (polled "
+          f"every 20 ms; {loaded / budget:.2f}x the open budget), the warnings at "
+          f"{opened:.2f} s, and every task ready for time travel at {result['warmed']:.2f} s "
+          f"(summed in the background, the views live)")  # fmt: skip
     print(f"    {'cursor move':28}{'snapshot':>10}{'tick rest':>11}{'table':>9}{'screen':>9}"
           f"{'total':>9}{'budget':>9}")  # fmt: skip
     rows = [
@@ -338,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         records = model.records
         del model
         gc.collect()
-        report_app(asyncio.run(measure_app(path, jumps, moves)), records, args.quick)
+        report_app(asyncio.run(measure_app(path, records, jumps, moves)), records, args.quick)
     return 0
 
 

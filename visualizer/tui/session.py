@@ -178,7 +178,11 @@ class Session:
                     self.finished = True
                     self._warm()
                     return
-                if got and time.monotonic() - self._diagnosed_at >= DIAGNOSE_EVERY:
+                if (
+                    got
+                    and self.program is not None  # a file's are found once it is read
+                    and time.monotonic() - self._diagnosed_at >= DIAGNOSE_EVERY
+                ):
                     self.diagnose()
                 if not got:
                     if self.findings_version != self.version:
