@@ -19,9 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import visualizer
+from tests.conftest import replay_bytes
 from visualizer.model import Activity, Model, State, Task, value_at
 from visualizer.model.series import LONG_HANDLE_NS
-from visualizer.model.state import LAG_BUCKET, WAITING_STATES
+from visualizer.model.state import LAG_BUCKET, ROW, WAITING_STATES
 from visualizer.trace import schema as s
 from visualizer.trace.reader import read_stream, records
 
@@ -523,3 +524,23 @@ def test_a_program_with_a_second_loop_in_a_thread_has_series_for_both():
         assert list(series.begin) == sorted(series.begin)
         ends_before_next = zip(series.end, series.begin[1:], strict=False)
         assert all(end <= begin for end, begin in ends_before_next)
+
+
+def test_task_totals_are_the_same_summed_when_asked_or_taken_from_time_travel_sums():
+    async def worker(n: int) -> None:
+        for i in range(n):
+            await asyncio.sleep(0.001 if i % 3 else 0)
+            sum(range(2_000 * (i % 4)))  # steps of different lengths
+
+    async def main() -> None:
+        await asyncio.gather(*(worker(n) for n in (1, 2, 5, 9)))
+
+    with visualizer.record() as recording:
+        asyncio.run(main())
+    asked, warmed = replay_bytes(recording.data()), replay_bytes(recording.data())
+    expected = [(t.busy, t.scheduled_delay, t.longest_step) for t in asked.tasks]
+    assert sum(busy for busy, _, _ in expected) > 0 and len(expected) >= 5
+    warmed.warm_time_travel(0, len(warmed.tasks))  # before anything asked for a total
+    summed = [t for t in warmed.tasks if len(t.rows) > 2 * ROW]
+    assert summed and all(t._summed == len(t.rows) for t in summed)  # taken, not made again
+    assert [(t.busy, t.scheduled_delay, t.longest_step) for t in warmed.tasks] == expected

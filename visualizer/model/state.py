@@ -261,6 +261,12 @@ class Task:
             self._sum()
         return self._longest
 
+    def take_totals(self, summed: int, busy: int, delay: int, longest: int) -> None:
+        """The totals over the first `summed` ints of its rows, summed elsewhere (time travel's
+        running sums, which are made anyway)."""
+        if summed > self._summed:
+            self._summed, self._busy, self._delay, self._longest = summed, busy, delay, longest
+
     def _sum(self) -> None:
         """Take the steps made since the last sum into the totals."""
         rows = self.rows

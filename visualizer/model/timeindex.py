@@ -115,12 +115,13 @@ RUNNING, READY = State.RUNNING, State.READY  # enum members read once, not per t
 class _Sums:
     """Running sums over a task's steps: after step i, its end, busy time and delay so far."""
 
-    __slots__ = ("busy", "delay", "ends")
+    __slots__ = ("busy", "delay", "ends", "longest")
 
     def __init__(self) -> None:
         self.ends: array[int] = array(INT64)
         self.busy: array[int] = array(INT64)
         self.delay: array[int] = array(INT64)
+        self.longest = 0  # the longest step summed
 
     def extend(self, rows: array[int]) -> None:
         """Take in the steps of `rows` past those already summed.
@@ -132,7 +133,9 @@ class _Sums:
         begins, ends = rows[at + BEGIN :: ROW], rows[at + END :: ROW]
         readies = rows[at + READY_SINCE :: ROW]
         self.ends.extend(ends)
-        _extend_running(self.busy, lambda: map(sub, ends, begins))
+        durations = list(map(sub, ends, begins))
+        self.longest = max(self.longest, max(durations, default=0))
+        _extend_running(self.busy, lambda: durations)
         _extend_running(self.delay, lambda: map(max, map(sub, begins, readies), repeat(0)))
 
 
@@ -313,6 +316,8 @@ class TimeIndex:
         if sums is None:
             sums = self._sums[task.index] = _Sums()
         sums.extend(task.rows)
+        if sums.ends:  # the task's totals come with them: its views need not sum again
+            task.take_totals(len(sums.ends) * ROW, sums.busy[-1], sums.delay[-1], sums.longest)
         return sums
 
     def _state_after(self, task: Task, suspension: int) -> State:
