@@ -29,7 +29,7 @@ def test_a_warning_is_counted_flagged_listed_and_jumped_to(tmp_path):
 
     async def look(app, pilot):
         for _ in range(50):  # the rules run once the trace is read
-            if app.session.findings:
+            if app.session.findings and app.session.finished:
                 break
             await pilot.pause(0.05)
         app.tick()

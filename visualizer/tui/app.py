@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from bisect import bisect_right
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
@@ -47,6 +48,7 @@ MAIN_ONLY = frozenset(
 )
 W = TypeVar("W", bound=Widget)
 TICK = 0.25  # seconds between redraws from the model
+LOADING_TICK = 1.0  # ... while a trace file is read (the header still every TICK)
 PLAY_FASTEST = 2 / 1024  # auto-play faster than a callback every this many seconds: flat out
 # What `o` can run the program until (the stepper's kinds), in the order O cycles through them.
 UNTIL_KINDS = (
@@ -153,6 +155,7 @@ class LoopvizApp(App[None]):
         self.show_done = True
         self._version = -1
         self._was_at = False  # the table showed the tasks at the cursor last time
+        self._full_tick = 0.0  # when the views were last redrawn while a trace file was read
         self._live_cursor: int | None = None  # where tick put the timeline's cursor, live
         self.playing = False
         self.speed = 1.0  # replay speed: trace seconds per second
@@ -227,6 +230,15 @@ class LoopvizApp(App[None]):
         except NoMatches:
             return  # shutting down: the main screen's widgets are gone, a last timer fired
         session = self.session
+        if session.program is None and not session.finished:
+            # A trace file still being read: the views would be redrawn for a model that
+            # changes under them, and each redraw takes the GIL from the read.
+            now = time.monotonic()
+            if now - self._full_tick < LOADING_TICK:
+                with session.view():
+                    header.show(session, None)
+                return
+            self._full_tick = now
         with session.view():
             model = session.model
             snapshot = None if session.cursor is None else model.at(session.cursor)
