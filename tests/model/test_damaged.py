@@ -76,6 +76,7 @@ JUNK = st.one_of(
 )
 
 
+@pytest.mark.once  # the replay is the same Python code on every interpreter
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=st.data())
 def test_a_damaged_int_batch_is_a_trace_error_or_replays(data: st.DataObject) -> None:
