@@ -211,6 +211,22 @@ def test_filter_hides_rows_that_do_not_match_ignoring_case() -> None:
     run(make_table(), scenario)
 
 
+def test_rows_that_grew_in_place_since_the_last_refresh_never_read_as_filtered_out() -> None:
+    async def scenario(pilot: Pilot[None], app: TableApp) -> None:
+        table = app.table
+        table.empty_text = "Reading the trace…"
+        rows: list = []
+        table.set_rows(rows)  # the model's own list, empty at first
+        rows.extend(JOBS)  # it grows before the next refresh
+        table.refresh()
+        await pilot.pause()
+        assert "Reading the trace…" in lines(table)[1] and "match" not in lines(table)[1]
+        table.refresh_rows()
+        assert ids(table) == [1, 2, 3, 4]
+
+    run(make_table(), scenario)
+
+
 def test_a_matcher_replaces_the_default_search() -> None:
     table = make_table(matcher=lambda job, text: job.cpu >= int(text))
     table.set_rows(JOBS)

@@ -326,6 +326,8 @@ class LoopvizApp(App[None]):
             return "The program ended without running an asyncio event loop."
         if ended:
             return "The program's loops ran no tasks."
+        if session.program is None:
+            return "Reading the trace…"
         return "No tasks yet."
 
     # -- actions ------------------------------------------------------------------------------

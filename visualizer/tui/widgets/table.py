@@ -484,7 +484,8 @@ class Table(ScrollView, can_focus=True):
         return Strip(segments).extend_cell_length(look.width, look.header)
 
     def _render_empty(self, look: Look) -> Strip:
-        text = f"no rows match {self.filter_text.strip()!r}" if self._rows else self.empty_text
+        wanted = self.filter_text.strip()
+        text = f"no rows match {wanted!r}" if self._rows and wanted else self.empty_text
         return Strip([Segment(fit(text, look.width, "left"), look.empty)], look.width)
 
     def _render_row(self, row: Any, look: Look, is_cursor: bool) -> Strip:
