@@ -412,6 +412,34 @@ def test_long_delay_does_not_fire_for_a_short_wait() -> None:
     assert findings == []
 
 
+async def _hog_and_many_late(seconds: float, many: int) -> None:
+    async def hog() -> None:
+        await asyncio.sleep(0)
+        time.sleep(seconds)  # every "late-N" became ready just before this step
+
+    async def late() -> None:
+        await asyncio.sleep(0)
+
+    tasks = [asyncio.create_task(hog(), name="hog")]
+    tasks += [asyncio.create_task(late(), name=f"late-{n}") for n in range(many)]
+    await asyncio.gather(*tasks)
+
+
+def test_long_delay_of_many_tasks_on_one_loop_is_one_finding_naming_them_all() -> None:
+    model, findings = findings_of(lambda: _hog_and_many_late(0.06, 12), Settings(delay_ms=30))
+    finding = only(findings, "long-delay")
+    assert sorted(names(model, finding)) == sorted(f"late-{n}" for n in range(12))
+    assert finding.sentence.startswith("12 tasks on loop 1 waited 30")
+    assert "the worst, " in finding.sentence
+
+
+def test_long_delay_of_a_few_tasks_names_each() -> None:
+    model, findings = findings_of(lambda: _hog_and_many_late(0.06, 3), Settings(delay_ms=30))
+    late = [f for f in findings if f.rule == "long-delay"]
+    assert sorted(name for f in late for name in names(model, f)) == ["late-0", "late-1", "late-2"]
+    assert all(len(f.tasks) == 1 for f in late)
+
+
 # -- busy-self-wake ------------------------------------------------------------------------------
 
 

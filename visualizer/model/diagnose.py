@@ -278,8 +278,12 @@ class LongDelay(Rule):
     severity = WARNING
     explains = "a task sat in the ready queue a long time before the loop got to it"
 
+    GROUP = 5  # more tasks than this kept waiting on one loop: one finding for them all
+    FIX = "Find what held the loop then (the timeline's k key) and keep callbacks and steps short."
+
     def check(self, model: Model, settings: Settings) -> Iterator[Finding]:
         limit = int(settings.delay_ms * MS)
+        late: dict[int, list[tuple[int, int, int, Task]]] = {}  # loop -> (worst, when, n, task)
         for task in model.tasks:
             rows = task.rows
             begins = rows[BEGIN::ROW]
@@ -289,16 +293,32 @@ class LongDelay(Rule):
             if worst < limit:
                 continue
             when = begins[waits.index(worst)]
-            late = len(waits) - bisect_left(sorted(waits), limit)
-            times = f" ({late} steps waited {_ms(limit)} or more)" if late > 1 else ""
-            yield self.finding(
-                when - worst, task.loop, (task.index,),
-                f"{task.label} was ready but waited {_ms(worst)} for the loop to run it{times}: "
-                "the loop was busy elsewhere.",
-                "Find what held the loop then (the timeline's k key) and keep callbacks and "
-                "steps short.",
-                when,
-            )  # fmt: skip
+            n = len(waits) - bisect_left(sorted(waits), limit)
+            late.setdefault(task.loop, []).append((worst, when, n, task))
+        for loop, found in late.items():
+            if len(found) > self.GROUP:  # a saturated loop: one finding, not one per task
+                yield self._many(loop, found, limit)
+                continue
+            for worst, when, n, task in found:
+                times = f" ({n} steps waited {_ms(limit)} or more)" if n > 1 else ""
+                yield self.finding(
+                    when - worst, task.loop, (task.index,),
+                    f"{task.label} was ready but waited {_ms(worst)} for the loop to run it"
+                    f"{times}: the loop was busy elsewhere.",
+                    self.FIX, when,
+                )  # fmt: skip
+
+    def _many(self, loop: int, found: list[tuple[int, int, int, Task]], limit: int) -> Finding:
+        found.sort(key=lambda item: item[0], reverse=True)  # the worst first
+        worst, when, _, task = found[0]
+        steps = sum(n for _, _, n, _ in found)
+        return self.finding(
+            when - worst, loop, (item[3].index for item in found),
+            f"{len(found):,} tasks on loop {loop} waited {_ms(limit)} or more in the ready queue "
+            f"({steps:,} steps); the worst, {task.label}, waited {_ms(worst)}: the loop was "
+            "saturated or busy elsewhere.",
+            self.FIX, when,
+        )  # fmt: skip
 
 
 class BusySelfWake(Rule):
