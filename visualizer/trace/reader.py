@@ -272,7 +272,6 @@ _STR_SLOTS: dict[int, tuple[int, ...]] = {
 _STR_KINDS = frozenset(_STR_SLOTS)
 # A record's length (its kind included), for the kinds whose fields are all ints.
 INT_LENGTH = {kind: n for kind, n in _STEP.items() if kind not in _STR_KINDS}
-_INT_STEP = INT_LENGTH
 _first = itemgetter(0)
 
 
@@ -336,13 +335,8 @@ def layout(
     # Most batches hold ints only (steps, handles, selects). Then `sum`, a C loop that fails on
     # a str, None or container and turns float, checks every field at once; and as no record
     # of a kind with str fields can be valid, the walk knows only the other kinds.
-    ints_only = False
-    if validate:
-        try:
-            ints_only = type(sum(tb)) is int
-        except TypeError:
-            pass
-    step = _INT_STEP if ints_only else _STEP
+    ints_only = validate and _ints(tb)
+    step = INT_LENGTH if ints_only else _STEP
     starts: list[int] = []
     append = starts.append
     pos = 1
@@ -372,11 +366,16 @@ def all_ints(batch: Any) -> tuple[Any, ...] | None:
     if type(batch) is not list or not batch or type(batch[0]) is not int:
         return None
     tb = tuple(batch)
+    return tb if _ints(tb) else None
+
+
+def _ints(tb: tuple[Any, ...]) -> bool:
+    """Whether every item of `tb` is an int: `sum` is a C loop that fails on a str, None or
+    container and turns float."""
     try:
-        # `sum`: a C loop that fails on a str, None or container and turns float.
-        return tb if type(sum(tb)) is int else None
+        return type(sum(tb)) is int
     except TypeError:
-        return None
+        return False
 
 
 def explain(batch: Any) -> str | None:
@@ -397,11 +396,7 @@ def _fields_ok(tb: tuple[Any, ...], kinds: Sequence[Any], starts: Iterable[int])
     `_explain`, which has the last word.
     """
     if _STR_KINDS.isdisjoint(kinds):
-        # Ints only: `sum` is a C loop that fails on a str, None or container and turns float.
-        try:
-            return type(sum(tb)) is int
-        except TypeError:
-            return False
+        return _ints(tb)
     # When every str slot holds a str and the batch holds no other non-int, every other slot
     # holds an int.
     types = list(map(type, tb))
