@@ -384,17 +384,20 @@ def test_never_awaited_does_not_fire_for_an_awaited_coroutine(tmp_path: Path) ->
 # -- long-delay ----------------------------------------------------------------------------------
 
 
-async def _hog_and_late(seconds: float) -> None:
+async def _hog_and_late(seconds: float, *late_names: str) -> None:
+    """A task that blocks the loop for `seconds` while the tasks `late_names` (default: one,
+    "late") wait in the ready queue."""
+
     async def hog() -> None:
         await asyncio.sleep(0)
-        time.sleep(seconds)  # "late" became ready just before this step
+        time.sleep(seconds)  # the late ones became ready just before this step
 
     async def late() -> None:
         await asyncio.sleep(0)
 
-    await asyncio.gather(
-        asyncio.create_task(hog(), name="hog"), asyncio.create_task(late(), name="late")
-    )
+    tasks = [asyncio.create_task(hog(), name="hog")]
+    tasks += [asyncio.create_task(late(), name=name) for name in late_names or ("late",)]
+    await asyncio.gather(*tasks)
 
 
 def test_long_delay_names_the_task_kept_waiting_in_the_ready_queue() -> None:
@@ -412,31 +415,20 @@ def test_long_delay_does_not_fire_for_a_short_wait() -> None:
     assert findings == []
 
 
-async def _hog_and_many_late(seconds: float, many: int) -> None:
-    async def hog() -> None:
-        await asyncio.sleep(0)
-        time.sleep(seconds)  # every "late-N" became ready just before this step
-
-    async def late() -> None:
-        await asyncio.sleep(0)
-
-    tasks = [asyncio.create_task(hog(), name="hog")]
-    tasks += [asyncio.create_task(late(), name=f"late-{n}") for n in range(many)]
-    await asyncio.gather(*tasks)
-
-
 def test_long_delay_of_many_tasks_on_one_loop_is_one_finding_naming_them_all() -> None:
-    model, findings = findings_of(lambda: _hog_and_many_late(0.06, 12), Settings(delay_ms=30))
+    many = [f"late-{n}" for n in range(12)]
+    model, findings = findings_of(lambda: _hog_and_late(0.06, *many), Settings(delay_ms=30))
     finding = only(findings, "long-delay")
-    assert sorted(names(model, finding)) == sorted(f"late-{n}" for n in range(12))
+    assert sorted(names(model, finding)) == sorted(many)
     assert finding.sentence.startswith("12 tasks on loop 1 waited 30")
     assert "the worst, " in finding.sentence
 
 
 def test_long_delay_of_a_few_tasks_names_each() -> None:
-    model, findings = findings_of(lambda: _hog_and_many_late(0.06, 3), Settings(delay_ms=30))
+    few = ["late-0", "late-1", "late-2"]
+    model, findings = findings_of(lambda: _hog_and_late(0.06, *few), Settings(delay_ms=30))
     late = [f for f in findings if f.rule == "long-delay"]
-    assert sorted(name for f in late for name in names(model, f)) == ["late-0", "late-1", "late-2"]
+    assert sorted(name for f in late for name in names(model, f)) == few
     assert all(len(f.tasks) == 1 for f in late)
 
 
