@@ -739,13 +739,14 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         else:
             self._lv.buf.extend((kind, _clock(), fd, mask))
 
-    def _add_reader(self, fd: Any, callback: Any, *args: Any) -> Any:
-        result = super()._add_reader(fd, callback, *args)
+    # 3.15's transports pass ``context=``; earlier versions take none: pass on what comes.
+    def _add_reader(self, fd: Any, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        result = super()._add_reader(fd, callback, *args, **kwargs)
         self._lv_io(schema.IO_ADD, fd, schema.READ, callback)
         return result
 
-    def _add_writer(self, fd: Any, callback: Any, *args: Any) -> Any:
-        result = super()._add_writer(fd, callback, *args)
+    def _add_writer(self, fd: Any, callback: Any, *args: Any, **kwargs: Any) -> Any:
+        result = super()._add_writer(fd, callback, *args, **kwargs)
         self._lv_io(schema.IO_ADD, fd, schema.WRITE, callback)
         return result
 
@@ -805,7 +806,8 @@ def _step_wrapper_type() -> type:
 
     coro = nothing()
     try:
-        task = tasks.Task(coro, loop=_Probe())
+        # Named, so it does not take "Task-1" from the program's first unnamed task.
+        task = tasks.Task(coro, loop=_Probe(), name="loopviz-probe")
         task._log_destroy_pending = False
     finally:
         coro.close()
