@@ -8,6 +8,7 @@ share a buffer; the sink serialises writes with a lock.
 
 from __future__ import annotations
 
+import errno
 import itertools
 import os
 import sys
@@ -41,19 +42,33 @@ class Sink(Protocol):
 
 
 class FileSink:
-    """Writes batches straight to a file descriptor: what was written survives any exit."""
+    """Writes batches straight to a file descriptor: what was written survives any exit.
+
+    An OSError (a full disk, a file-size limit) goes up to the recorder, which stops recording.
+    The file's identity is checked before each write: a program that closed the descriptor
+    (``os.closerange``) may have opened one of its own files under the same number, and the
+    trace must never be written into it.
+    """
 
     def __init__(self, path: str | os.PathLike[str] | None = None, fd: int | None = None):
         if fd is None:
             fd = os.open(os.fspath(path), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         self.fd = fd
         self.path = None if path is None else os.fspath(path)
+        self.written = 0
+        info = os.fstat(fd)
+        self._identity = (info.st_dev, info.st_ino)
 
     def write(self, data: bytes) -> bool:
+        info = os.fstat(self.fd)
+        if (info.st_dev, info.st_ino) != self._identity:
+            self.fd = -1  # not ours any more: never write to it, nor close it
+            raise OSError(errno.EBADF, "the program closed the trace's file descriptor")
         view = memoryview(data)
         while view:
             written = os.write(self.fd, view)
             view = view[written:]
+            self.written += written
         return True
 
     def close(self) -> None:
@@ -89,6 +104,9 @@ class Recorder:
         self.lock = threading.RLock()
         self.closed = False
         self.dropped = 0
+        # Why recording stopped before the program ended ("disk full at 12.4 MB"), or None.
+        self.failure: str | None = None
+        self.loops_made = 0  # recording loops that wrote into this recorder, ever
         self._sources = itertools.count(1)
         self._strings: dict[str, int] = {}
         self._flushers: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -105,11 +123,13 @@ class Recorder:
             "clock": "perf_counter_ns",
         }
         header.update(meta or {})
-        self.sink.write(encode_header(header))
+        with self.lock:
+            self._store(encode_header(header))
 
     def new_source(self, owner: Any) -> int:
         """A source id for `owner` (a loop), which will be asked to flush at the end."""
         self._flushers.add(owner)
+        self.loops_made += 1
         return next(self._sources)
 
     def loops(self) -> list[Any]:
@@ -126,8 +146,25 @@ class Recorder:
             self.dropped += 1
             return
         with self.lock:
-            if self.closed or not self.sink.write(data):
+            self._store(data)
+
+    def _store(self, data: bytes) -> None:
+        """Hand `data` to the sink (under the lock); a write error ends the recording."""
+        if self.closed:
+            self.dropped += 1
+            return
+        try:
+            if not self.sink.write(data):
                 self.dropped += 1
+        except OSError as exc:
+            # Never the program's problem: recording stops here, and says why at the end.
+            self.failure = _failure_words(exc, getattr(self.sink, "written", 0))
+            self.closed = True
+            self.dropped += 1
+            try:
+                self.sink.close()
+            except OSError:
+                pass
 
     def emit(self, kind: int, *fields: Any) -> None:
         """Write one process-level record (source 0) at once; safe from any thread."""
@@ -161,6 +198,18 @@ class Recorder:
         with self.lock:
             self.closed = True
             self.sink.close()
+
+
+def _failure_words(exc: OSError, written: int) -> str:
+    """Why recording stopped, for a person: "disk full at 12.4 MB"."""
+    at = f"at {written / 1e6:.1f} MB"
+    if exc.errno == errno.ENOSPC:
+        return f"disk full {at}"
+    if exc.errno == errno.EFBIG:
+        return f"file size limit reached {at}"
+    if exc.errno == errno.EDQUOT:
+        return f"disk quota exceeded {at}"
+    return f"{exc.strerror or exc} {at}"
 
 
 _current: Recorder | None = None
