@@ -149,6 +149,8 @@ PROCESS_RECORDS: list[tuple[tuple[Any, ...], str]] = [
      "The watchdog saw loop 1 stuck in one callback at /p/prog.py:5 in crunch"),
     (rec(s.ANSWER, t=T0 + 403 * MS, text="asked Task-3 worker() to cancel"),
      "The program answered the viewer: asked Task-3 worker() to cancel."),
+    (rec(s.NOTE, t=T0 + 404 * MS, text="recording stopped: disk full at 12.4 MB"),
+     "loopviz: recording stopped: disk full at 12.4 MB."),
     (rec(s.EXIT, t=T0 + 600 * MS, status=-9, detail=""), "The program was killed by SIGKILL."),
     (rec(s.EXIT, t=T0 + 600 * MS, status=1, detail=TRACEBACK),
      "The program exited with status 1: ValueError: bad input."),

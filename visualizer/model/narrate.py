@@ -613,6 +613,10 @@ def _answer(model: Model, source: int, f: F) -> str:
     return f"The program answered the viewer: {str(f.get('text', '')).rstrip('.')}."
 
 
+def _note(model: Model, source: int, f: F) -> str:
+    return f"loopviz: {str(f.get('text', '')).rstrip('.')}."
+
+
 def _resumed(model: Model, source: int, f: F) -> str:
     lag = f.get("lag_ns")
     if isinstance(lag, int) and lag > 0:
@@ -660,6 +664,7 @@ SENTENCES: dict[int, Callable[[Model, int, F], str]] = {
     schema.RESUMED: _resumed,
     schema.STACK: _stack,
     schema.ANSWER: _answer,
+    schema.NOTE: _note,
 }
 
 

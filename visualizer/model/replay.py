@@ -861,6 +861,7 @@ class Model:
         self.errors: list[LoopError] = []
         self.stacks: list[StackSample] = []  # the watchdog's samples of stuck loops
         self.answers: list[tuple[int, str]] = []  # the program's answers to a viewer's commands
+        self.notes: list[tuple[int, str]] = []  # what the recorder said about the recording
         self.exit_status: int | None = None
         self.exit_detail: str = ""
         self.truncated = False
@@ -1042,6 +1043,8 @@ class Model:
             self.dropped += record[2]
         elif kind == schema.ANSWER:
             self.answers.append((record[1], str(record[2])))
+        elif kind == schema.NOTE:
+            self.notes.append((record[1], str(record[2])))
         elif kind == schema.STACK:
             _, t, loop, stuck, ident, label, text = record
             task = self.task_of(loop, ident) if ident else None

@@ -21,9 +21,9 @@ from __future__ import annotations
 from enum import IntEnum
 from typing import Final
 
-# 2 added the stepper's PAUSED, QUEUED and RESUMED, the watchdog's STACK and ANSWER; a format 1
-# trace is format 2 without them, so it is read as it is.
-FORMAT_VERSION: Final = 2
+# 2 added the stepper's PAUSED, QUEUED and RESUMED, the watchdog's STACK and ANSWER; 3 added
+# NOTE. An older trace is the newer format without them, so it is read as it is.
+FORMAT_VERSION: Final = 3
 OLDEST_READABLE: Final = 1
 MAGIC: Final = b"LOOPVIZ\x00"
 
@@ -67,6 +67,7 @@ class Kind(IntEnum):
     RESUMED = 34
     STACK = 35
     ANSWER = 36
+    NOTE = 37
 
 
 STR: Final = int(Kind.STR)
@@ -105,6 +106,7 @@ QUEUED: Final = int(Kind.QUEUED)
 RESUMED: Final = int(Kind.RESUMED)
 STACK: Final = int(Kind.STACK)
 ANSWER: Final = int(Kind.ANSWER)
+NOTE: Final = int(Kind.NOTE)
 
 FIELDS: Final[dict[int, tuple[str, ...]]] = {
     STR: ("id", "text"),
@@ -177,6 +179,9 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
     STACK: ("t", "loop", "stuck_ns", "task", "name", "detail"),
     # source 0: the agent's answer to a viewer's command (cancel, dump), in words.
     ANSWER: ("t", "text"),
+    # source 0: a fact about the recording itself, in words, that every view must tell: "uvloop
+    # replaced by asyncio's event loop for recording", "recording stopped: disk full at 12 MB".
+    NOTE: ("t", "text"),
 }
 
 
