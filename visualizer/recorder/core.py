@@ -71,6 +71,18 @@ class FileSink:
             self.written += written
         return True
 
+    def last_word(self, data: bytes) -> None:
+        """After a failed write: cut the torn batch off (which frees its blocks on a full disk)
+        and try to end the file with `data`, so that it reads whole and says why it stops."""
+        if self.fd < 0:
+            return
+        try:
+            os.ftruncate(self.fd, self.written)
+            os.lseek(self.fd, self.written, os.SEEK_SET)
+            os.write(self.fd, data)
+        except OSError:
+            pass  # the trace then ends at its last whole batch, without the reason
+
     def close(self) -> None:
         if self.fd >= 0:
             os.close(self.fd)
@@ -161,6 +173,10 @@ class Recorder:
             self.failure = _failure_words(exc, getattr(self.sink, "written", 0))
             self.closed = True
             self.dropped += 1
+            last_word = getattr(self.sink, "last_word", None)
+            if last_word is not None:
+                note = f"recording stopped: {self.failure}; the program ran on"
+                last_word(encode_batch([0, schema.NOTE, clock(), note]))
             try:
                 self.sink.close()
             except OSError:
@@ -169,6 +185,10 @@ class Recorder:
     def emit(self, kind: int, *fields: Any) -> None:
         """Write one process-level record (source 0) at once; safe from any thread."""
         self.write([0, kind, *fields])
+
+    def note(self, text: str) -> None:
+        """Record a fact about the recording itself, which every view tells (a NOTE)."""
+        self.emit(schema.NOTE, clock(), text)
 
     def intern(self, text: str) -> int:
         """A process-level (source 0) string id, defined in the trace the first time."""
