@@ -6,12 +6,15 @@ import asyncio
 import gc
 import logging
 import sys
+import warnings
 import weakref
+from typing import Any
 
 import pytest
 
-from tests.conftest import record_run, requires_eager, task_named
+from tests.conftest import record_run, replay_bytes, requires_eager, task_named
 from visualizer import RecordingEventLoop, RecordingEventLoopPolicy, loop_factory, record
+from visualizer.recorder.loop import RecordingLoop
 from visualizer.trace import schema
 
 
@@ -181,9 +184,80 @@ def test_policy_and_loop_factory_make_recording_loops():
         assert isinstance(loop, RecordingEventLoop)
     finally:
         loop.close()
+    plain = asyncio.run(which())
     with record():
-        assert asyncio.run(which()) is RecordingEventLoop
-    assert asyncio.run(which()) is not RecordingEventLoop
+        recorded = asyncio.run(which())
+    assert issubclass(recorded, RecordingLoop) and issubclass(recorded, plain)
+    assert asyncio.run(which()) is plain
+
+
+class _OwnLoop(asyncio.SelectorEventLoop):
+    """A program's own loop class."""
+
+
+class _OwnPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[name-defined,misc]
+    def new_event_loop(self) -> asyncio.AbstractEventLoop:
+        return _OwnLoop()
+
+
+def _every_way_to_make_a_loop(main: Any) -> list[str]:
+    """Run `main` on loops made each way a program can make one; what main returned each time."""
+    results = []
+    with asyncio.Runner(loop_factory=asyncio.SelectorEventLoop) as runner:
+        results.append(runner.run(main()))
+    if sys.version_info >= (3, 12):
+        results.append(asyncio.run(main(), loop_factory=_OwnLoop))
+    loop = asyncio.SelectorEventLoop()
+    try:
+        results.append(loop.run_until_complete(main()))
+    finally:
+        loop.close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # policies, on 3.14+
+        previous = asyncio.get_event_loop_policy()
+        asyncio.set_event_loop_policy(_OwnPolicy())
+        try:
+            results.append(asyncio.run(main()))
+        finally:
+            asyncio.set_event_loop_policy(previous)
+    return results
+
+
+def test_every_loop_a_program_makes_is_recorded_and_looks_the_same():
+    async def main() -> str:
+        loop = asyncio.get_running_loop()
+        await asyncio.sleep(0.001)
+        return f"{loop!r} {type(loop).__qualname__} {asyncio.current_task().get_name()}"
+
+    plain = _every_way_to_make_a_loop(main)
+    with record() as recording:
+        recorded = _every_way_to_make_a_loop(main)
+    assert [line.split(" running=")[0] for line in recorded] == [
+        line.split(" running=")[0] for line in plain
+    ]
+    # the task's name is its own: numbered as under plain asyncio, from where the count was
+    assert [line.rsplit("-", 1)[0] for line in recorded] == [
+        line.rsplit("-", 1)[0] for line in plain
+    ]
+    model = replay_bytes(recording.data())
+    assert len(model.loops) == len(plain)
+    assert sum(1 for task in model.tasks if task.coro.startswith("test_every_loop")) == len(plain)
+    assert all(task.steps for task in model.tasks if task.coro.startswith("test_every_loop"))
+
+
+def test_a_loop_class_with_its_own_run_once_is_left_alone():
+    class Custom(asyncio.SelectorEventLoop):
+        def _run_once(self) -> None:
+            super()._run_once()
+
+    with record() as recording:
+        loop = Custom()
+        try:
+            loop.run_until_complete(asyncio.sleep(0))
+        finally:
+            loop.close()
+    assert type(loop) is Custom
+    assert not replay_bytes(recording.data()).loops
 
 
 def test_python_tasks_are_recorded_like_c_tasks():

@@ -1,5 +1,13 @@
-"""Making asyncio use the recording loop: a policy (3.11–3.13), a loop factory (any version),
-`install()`, `record()` and `mark()`."""
+"""Making asyncio use the recording loop: every selector loop a program makes (`install()`,
+`record()`, the agent), a policy (3.11–3.13), a loop factory (any version), and `mark()`.
+
+Every loop, however it is made: asyncio's own ``new_event_loop()``, ``asyncio.run(...,
+loop_factory=asyncio.SelectorEventLoop)``, a program's own policy or ``SelectorEventLoop``
+subclass, uvicorn's ``Runner(loop_factory=...)``. While recording is on, constructing any
+selector loop class makes an instance of its recording subclass instead (`loop.recording_class`:
+same name, module and repr), through a ``__new__`` on ``BaseSelectorEventLoop``. A policy could
+not see loops made without it, and 3.14 deprecates policies.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +16,16 @@ import atexit
 import contextlib
 import os
 import sys
+import threading
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from ..trace import schema
 from ..trace.format import encode_batch
 from . import core
-from .loop import RecordingEventLoop
+from .loop import RecordingEventLoop, recordable, recording_class
 
 _POLICIES_DEPRECATED = sys.version_info >= (3, 14)
 
@@ -53,8 +62,32 @@ def _set_policy(policy: Any) -> None:
         asyncio.set_event_loop_policy(policy)
 
 
+_SELECTOR_LOOP = asyncio.selector_events.BaseSelectorEventLoop
+_hook_users = 0
+_hook_lock = threading.Lock()
+
+
+def _new_loop(cls: type, *args: Any, **kwargs: Any) -> Any:
+    """``BaseSelectorEventLoop.__new__`` while recording: a recording loop of the class asked."""
+    if recordable(cls):
+        cls = recording_class(cls)
+    return object.__new__(cls)
+
+
+def _hook_loops(on: bool) -> None:
+    """Turn recording of every new selector loop on (once per user) or off (when the last
+    user is gone)."""
+    global _hook_users
+    with _hook_lock:
+        _hook_users += 1 if on else -1
+        if on and _hook_users == 1:
+            _SELECTOR_LOOP.__new__ = staticmethod(_new_loop)  # type: ignore[assignment]
+        elif not on and _hook_users == 0 and "__new__" in vars(_SELECTOR_LOOP):
+            del _SELECTOR_LOOP.__new__
+
+
 def install(path: str | os.PathLike[str] | None = None) -> core.Recorder:
-    """Record every loop asyncio creates from now on (into `path`, or into memory).
+    """Record every event loop the process makes from now on (into `path`, or into memory).
 
     Returns the recorder; call its ``close()`` (or let the process exit) to finish the trace.
     """
@@ -64,9 +97,94 @@ def install(path: str | os.PathLike[str] | None = None) -> core.Recorder:
     else:
         recorder = core.current()
     core.set_current(recorder)
-    if not isinstance(_get_policy(), RecordingEventLoopPolicy):
-        _set_policy(RecordingEventLoopPolicy())
+    if not _installed:
+        _installed.append(recorder)
+        _hook_loops(True)
     return recorder
+
+
+_installed: list[core.Recorder] = []  # install() turns the hook on once, for good
+
+
+UVLOOP_REPLACED = "uvloop replaced by asyncio's event loop for recording"
+
+
+def install_for_agent(
+    recorder: core.Recorder, *, keep_uvloop: bool = False, say: Callable[[str], None] | None = None
+) -> None:
+    """What ``loopviz record/run/step`` do before the program starts: record every selector
+    loop it makes into `recorder`, and (unless `keep_uvloop`) make uvloop's loop asyncio's.
+
+    `say` tells the person at the terminal, once, that uvloop was replaced.
+    """
+    core.set_current(recorder)
+    _hook_loops(True)
+    if not keep_uvloop:
+        _after_import("uvloop", lambda module: _replace_uvloop(module, recorder, say))
+
+
+def _replace_uvloop(
+    module: Any, recorder: core.Recorder, say: Callable[[str], None] | None
+) -> None:
+    """Make ``uvloop.Loop`` a recording asyncio loop. ``new_event_loop()``, ``run()`` (whose
+    check is ``isinstance(loop, Loop)``), ``install()`` and ``EventLoopPolicy`` all make their
+    loops through that module-level name, and so does uvicorn (``uvloop.new_event_loop``)."""
+    told: list[bool] = []
+    base = recording_class(asyncio.SelectorEventLoop)
+
+    def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
+        base.__init__(self, *args, **kwargs)
+        if not told:
+            told.append(True)
+            recorder.note(UVLOOP_REPLACED)
+            if say is not None:
+                say(f"{UVLOOP_REPLACED} (loopviz --keep-uvloop keeps it, unrecorded)")
+
+    namespace = {"__init__": __init__, "__module__": base.__module__,
+                 "__qualname__": base.__qualname__, "__doc__": base.__doc__}  # fmt: skip
+    module.Loop = type(base.__name__, (base,), namespace)
+
+
+class _AfterImport:
+    """A meta path finder that runs `then(module)` once module `name` has been imported, so that
+    loopviz need not import it (a program that never imports uvloop pays nothing)."""
+
+    def __init__(self, name: str, then: Callable[[Any], None]) -> None:
+        self.name = name
+        self.then = then
+
+    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
+        if fullname != self.name:
+            return None
+        import importlib.util
+
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)  # once, and not for the look-up just below
+        spec = importlib.util.find_spec(fullname)
+        loader = None if spec is None else spec.loader
+        if loader is None or not hasattr(loader, "exec_module"):
+            return spec
+        run_module = loader.exec_module
+        then = self.then
+
+        def exec_module(module: Any) -> None:
+            run_module(module)
+            try:
+                then(module)
+            except Exception:
+                pass  # recording is the worse for it, never the program
+
+        loader.exec_module = exec_module
+        return spec
+
+
+def _after_import(name: str, then: Callable[[Any], None]) -> None:
+    """Run `then(module)` when `name` is imported, or now if it already is."""
+    module = sys.modules.get(name)
+    if module is not None:
+        then(module)
+    else:
+        sys.meta_path.insert(0, _AfterImport(name, then))
 
 
 @dataclass
@@ -101,12 +219,11 @@ def record(
     else:
         recorder = core.Recorder(core.MemorySink(limit))
     previous_recorder = core.set_current(recorder)
-    previous_policy = _get_policy()
-    _set_policy(RecordingEventLoopPolicy())
+    _hook_loops(True)
     try:
         yield Recording(recorder, None if path is None else os.fspath(path))
     finally:
-        _set_policy(previous_policy)
+        _hook_loops(False)
         core.set_current(previous_recorder)
         recorder.flush()
         if path is not None:
@@ -116,7 +233,7 @@ def record(
 def mark(text: str) -> None:
     """Put a mark with `text` on the timeline, at this moment, in the current task."""
     loop = asyncio._get_running_loop()
-    if isinstance(loop, RecordingEventLoop):
+    if hasattr(loop, "_lv"):
         task = asyncio.current_task(loop)
         loop._lv_note(schema.MARK, id(task) if task is not None else 0, str(text))
     else:

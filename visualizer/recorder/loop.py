@@ -160,20 +160,27 @@ class _TaskRef(weakref.ref):  # type: ignore[type-arg]
     __slots__ = ("tid",)
 
 
-class RecordingEventLoop(asyncio.SelectorEventLoop):
-    """An event loop that records every scheduling event into the current recorder."""
+class RecordingLoop:
+    """The recorder, as a mixin over any selector event loop class: put it first in the bases
+    (``class X(RecordingLoop, SomeSelectorLoop)``), or let `recording_class` do it."""
 
-    def __init__(self, selector: Any = None, *, recorder: core.Recorder | None = None) -> None:
-        # The base constructor already registers the self-pipe reader: be ready before it.
-        self._lv = _State(recorder or core.current(), self)
-        now, loop_now = _clock(), int(self.time() * 1e9)
+    _lv: _State
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        self._lv_open(core.current())
+        super().__init__(*args, **kwargs)
+
+    def _lv_open(self, recorder: core.Recorder) -> None:
+        """Start recording; before the base constructor, which already registers the self-pipe
+        reader."""
+        self._lv = _State(recorder, self)
+        now, loop_now = _clock(), int(self.time() * 1e9)  # type: ignore[attr-defined]
         self._lv.offset = now - loop_now
         thread = threading.current_thread()
         self._lv.buf.extend((
             schema.LOOP_OPEN, now, loop_now, thread.ident,
             self._lv_intern(thread.name), self._lv_intern(type(self).__qualname__),
         ))  # fmt: skip
-        super().__init__(selector)
 
     # -- buffer --------------------------------------------------------------------------
 
@@ -787,6 +794,45 @@ class RecordingEventLoop(asyncio.SelectorEventLoop):
         except Exception:
             pass  # the program's own handler must run whatever the recorder thinks
         super().call_exception_handler(context)
+
+
+class RecordingEventLoop(RecordingLoop, asyncio.SelectorEventLoop):
+    """asyncio's SelectorEventLoop, recording every scheduling event into the current recorder
+    (or `recorder`)."""
+
+    def __init__(self, selector: Any = None, *, recorder: core.Recorder | None = None) -> None:
+        self._lv_open(recorder or core.current())
+        asyncio.SelectorEventLoop.__init__(self, selector)
+
+
+_RECORDING_CLASSES: dict[type, type] = {}
+_RECORDING_CLASSES_LOCK = threading.Lock()
+
+
+def recordable(cls: type) -> bool:
+    """Whether loops of `cls` can be recorded: a selector loop that runs its iterations with
+    asyncio's own ``_run_once`` (the recorder re-implements that one method)."""
+    return (
+        issubclass(cls, base_events.BaseEventLoop)
+        and issubclass(cls, asyncio.selector_events.BaseSelectorEventLoop)
+        and (issubclass(cls, RecordingLoop) or cls._run_once is base_events.BaseEventLoop._run_once)
+    )
+
+
+def recording_class(cls: type) -> type:
+    """The recording subclass of the loop class `cls`, made once: the same name, qualified name
+    and module, so the loop's repr and the names the program sees stay as they were."""
+    if issubclass(cls, RecordingLoop):
+        return cls
+    made = _RECORDING_CLASSES.get(cls)
+    if made is None:
+        with _RECORDING_CLASSES_LOCK:
+            made = _RECORDING_CLASSES.get(cls)
+            if made is None:
+                namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
+                             "__doc__": cls.__doc__}  # fmt: skip
+                made = _RECORDING_CLASSES[cls] = type(cls.__name__, (RecordingLoop, cls), namespace)
+    return made
 
 
 def _step_wrapper_type() -> type:
