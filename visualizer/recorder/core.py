@@ -59,16 +59,22 @@ class FileSink:
         info = os.fstat(fd)
         self._identity = (info.st_dev, info.st_ino)
 
+    def _ours(self) -> bool:
+        """Whether the descriptor still is the trace file (the program may have closed it)."""
+        try:
+            info = os.fstat(self.fd)
+        except OSError:
+            return False
+        return (info.st_dev, info.st_ino) == self._identity
+
     def write(self, data: bytes) -> bool:
-        info = os.fstat(self.fd)
-        if (info.st_dev, info.st_ino) != self._identity:
+        if not self._ours():
             self.fd = -1  # not ours any more: never write to it, nor close it
             raise OSError(errno.EBADF, "the program closed the trace's file descriptor")
         view = memoryview(data)
         while view:
-            written = os.write(self.fd, view)
-            view = view[written:]
-            self.written += written
+            view = view[os.write(self.fd, view) :]
+        self.written += len(data)  # whole batches only: where a torn one would be cut off
         return True
 
     def last_word(self, data: bytes) -> None:
@@ -84,9 +90,9 @@ class FileSink:
             pass  # the trace then ends at its last whole batch, without the reason
 
     def close(self) -> None:
-        if self.fd >= 0:
+        if self.fd >= 0 and self._ours():
             os.close(self.fd)
-            self.fd = -1
+        self.fd = -1
 
 
 class MemorySink:
@@ -119,6 +125,7 @@ class Recorder:
         # Why recording stopped before the program ended ("disk full at 12.4 MB"), or None.
         self.failure: str | None = None
         self.loops_made = 0  # recording loops that wrote into this recorder, ever
+        self.told_fork = False
         self._sources = itertools.count(1)
         self._strings: dict[str, int] = {}
         self._flushers: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -210,6 +217,22 @@ class Recorder:
         for owner in list(self._flushers):
             owner._lv_flush()
 
+    def abandon(self) -> None:
+        """In a forked child: write nothing more, and let go of the parent's file without
+        flushing into it. Locks are made anew: another thread may have held them at the fork."""
+        self.lock = threading.RLock()
+        self.closed = True
+        fd = getattr(self.sink, "fd", -1)
+        if fd >= 0:
+            self.sink.fd = -1  # type: ignore[attr-defined]
+            try:
+                os.close(fd)
+            except OSError:
+                pass
+        for loop in self.loops():
+            loop._lv.lock = threading.RLock()
+            loop._lv.gate = None
+
     def close(self) -> None:
         """Flush everything and close the sink; later records are dropped."""
         if self.closed:
@@ -234,6 +257,9 @@ def _failure_words(exc: OSError, written: int) -> str:
 
 _current: Recorder | None = None
 _current_lock = threading.Lock()
+# In a forked child of a process that recorded into a file: the file its own loops record into,
+# made when the first one is (a child that never runs a loop leaves no file behind).
+_fork_path: str | None = None
 
 
 def current() -> Recorder:
@@ -242,8 +268,44 @@ def current() -> Recorder:
     if _current is None:
         with _current_lock:
             if _current is None:
-                _current = Recorder(MemorySink())
+                if _fork_path is not None:
+                    _current = Recorder(FileSink(_fork_path), {"forked_from": os.getppid()})
+                else:
+                    _current = Recorder(MemorySink())
     return _current
+
+
+def fork_trace_name(path: str, pid: int | str) -> str:
+    """Where a forked child with pid `pid` records, when its parent records into `path`."""
+    stem = path.removesuffix(".lvtrace")
+    return f"{stem}.fork-{pid}.lvtrace"
+
+
+def _forked_parent() -> None:
+    recorder = _current
+    path = getattr(recorder.sink, "path", None) if recorder is not None else None
+    if recorder is None or path is None or recorder.told_fork or recorder.closed:
+        return
+    recorder.told_fork = True
+    recorder.note(f"the program forked; a child's event loops record into "
+                  f"{os.path.basename(fork_trace_name(path, 'PID'))}, not here")  # fmt: skip
+
+
+def _forked_child() -> None:
+    """A forked child never writes into its parent's trace: the inherited recorder is dropped
+    (its loops record nothing more here), and new loops record into a file of the child's own."""
+    global _current, _fork_path, stepper
+    recorder = _current
+    stepper = None  # the viewer steps the parent, not this copy of it
+    if recorder is None:
+        return
+    _current = None
+    recorder.abandon()
+    path = getattr(recorder.sink, "path", None)
+    _fork_path = None if path is None else fork_trace_name(path, os.getpid())
+
+
+os.register_at_fork(after_in_parent=_forked_parent, after_in_child=_forked_child)
 
 
 def set_current(recorder: Recorder | None) -> Recorder | None:
