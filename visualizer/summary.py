@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import Model, State, Task
+from .model import NO_LOOP, Model, State, Task
 from .model.diagnose import ERROR, Finding, counts, diagnose
 from .model.state import short_site
 from .trace import schema
@@ -107,6 +107,7 @@ def summary_dict(model: Model, path: str, findings: list[Finding] | None = None)
         "truncated": model.truncated,
         "duration_s": seconds(model.duration),
         "exit_status": model.exit_status,
+        "notes": [text for _, text in model.notes],
         "loops": [loop_row(model, source) for source in sorted(model.loops)],
         "tasks": [task_row(model, task) for task in model.tasks],
         "marks": [{"t_s": seconds(m.t - (model.start or 0)), "text": m.text} for m in model.marks],
@@ -132,6 +133,7 @@ _TASK_COLUMNS = [
 def print_summary(model: Model, path: str, findings: list[Finding] | None = None) -> None:
     from rich import box
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     console = Console()
@@ -143,6 +145,10 @@ def print_summary(model: Model, path: str, findings: list[Finding] | None = None
         f"{format_duration(model.duration)}  {status}  {model.records:,} records"
         + ("  [red](trace cut short)[/]" if model.truncated else "")
     )
+    for _, note in model.notes:
+        console.print(f"[yellow]loopviz: {escape(note)}[/]")
+    if not model.loops:
+        console.print(f"[bold yellow]{NO_LOOP.capitalize()}.[/]")
     rows = [
         [
             str(task.index), task.name, task.coro, outcome(task), str(len(task.steps)),

@@ -1,11 +1,11 @@
 """Pure data rebuilt from a trace: tasks, loops, output. No Textual here."""
 
-from .replay import Model
+from .replay import NO_LOOP, Model
 from .series import Activity, LoopSeries, value_at
 from .state import Loop, Origin, Scheduled, State, Step, Task
 from .timeindex import Event, LoopAt, Snapshot, TaskAt
 
 __all__ = [
-    "Activity", "Event", "Loop", "LoopAt", "LoopSeries", "Model", "Origin", "Scheduled",
+    "NO_LOOP", "Activity", "Event", "Loop", "LoopAt", "LoopSeries", "Model", "Origin", "Scheduled",
     "Snapshot", "State", "Step", "Task", "TaskAt", "value_at",
 ]  # fmt: skip

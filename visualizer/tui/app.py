@@ -14,7 +14,7 @@ from textual.css.query import NoMatches
 from textual.widget import Widget
 from textual.widgets import Footer, Input, Static
 
-from ..model import Model, Origin, Step, Task
+from ..model import NO_LOOP, Model, Origin, Step, Task
 from ..model.diagnose import ERROR, WARNING, Finding
 from ..model.timeindex import Snapshot
 from .format import FINISHED, STATE_LOOK, duration, offset, short_site, state_text
@@ -323,7 +323,7 @@ class LoopvizApp(App[None]):
             return f"Could not read the trace: {session.error}"
         ended = session.status is not None or (session.program is None and session.finished)
         if ended and not session.model.loops:
-            return "The program ended without running an asyncio event loop."
+            return f"The program ended; {NO_LOOP}."
         if ended:
             return "The program's loops ran no tasks."
         if session.program is None:

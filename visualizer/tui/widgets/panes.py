@@ -8,7 +8,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 from textual.widgets import Static
 
-from ...model import Loop, Model
+from ...model import NO_LOOP, Loop, Model
 from ...model.series import Activity
 from ...model.state import StackSample
 from ...model.timeindex import LoopAt, Snapshot
@@ -63,6 +63,8 @@ class HeaderBar(Static):
             at = offset(max(0, snapshot.t - (model.start or 0)))
             line1.append(f"⏪ at {at}s · n: back to now  ", style="bold black on yellow")
         line1.append_text(self._state(session, status))
+        for _, note in model.notes:  # what the recorder said of the recording: never left out
+            line1.append(f"  ⓘ {note}", style="bold yellow")
         findings = session.findings
         if findings:
             errors = any(finding.severity == "error" for finding in findings)
@@ -231,5 +233,5 @@ class LoopPane(Static):
     @staticmethod
     def _no_loop(session: Session) -> Text:
         if session.status is not None or (session.program is None and session.finished):
-            return Text("The program ended without running an asyncio event loop.", style="bold")
+            return Text(f"The program ended; {NO_LOOP}.", style="bold")
         return Text("No event loop yet.", style="dim")
