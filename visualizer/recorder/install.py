@@ -106,7 +106,7 @@ def install(path: str | os.PathLike[str] | None = None) -> core.Recorder:
 _installed: list[core.Recorder] = []  # install() turns the hook on once, for good
 
 
-UVLOOP_REPLACED = "uvloop replaced by asyncio's event loop for recording"
+UVLOOP_REPLACED = "uvloop replaced by asyncio's loop for recording"
 
 
 def install_for_agent(
