@@ -3,14 +3,24 @@ it is not (waiting in select, held by the stepper, or running short handles)."""
 
 from __future__ import annotations
 
+import asyncio
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Coroutine
 from pathlib import Path
+from typing import Any
 
+import pytest
+
+from tests.conftest import replay_bytes, task_named
 from tests.stepping import load, stepped, wait_for
+from visualizer import record
 from visualizer.model import Model
 from visualizer.model.diagnose import diagnose
+from visualizer.recorder import core
+from visualizer.recorder.watchdog import Watchdog
 
 CRUNCH = """
 import asyncio, time
@@ -91,3 +101,83 @@ def test_a_loop_stuck_now_is_a_warning_before_its_handle_ends(tmp_path):
     blocked = found["loop-blocked"]
     assert blocked.sentence.startswith(model.stacks[-1].label + " has held loop 1 for")
     assert "so far, stuck at prog.py:5 in main" in blocked.sentence
+
+
+def _sampled_while_stuck(
+    main: Callable[[threading.Event, threading.Event], Coroutine[Any, Any, None]],
+) -> Model:
+    """Run `main(inside, release)` recorded; once a handle sets `inside` and waits for `release`,
+    this thread looks at the loop as the watchdog's thread does (0.3 s stuck, by its count),
+    then releases it. Returns the model of the trace, samples and all."""
+    inside, release = threading.Event(), threading.Event()
+    with record() as recording:
+        dog = Watchdog(core.current(), threshold=0.1)
+
+        def look_while_stuck() -> None:
+            try:
+                if inside.wait(10):
+                    for _ in range(7):  # the first look takes note, six more see 0.3 s stuck
+                        dog.look(0.05)
+            finally:
+                release.set()
+
+        looker = threading.Thread(target=look_while_stuck)
+        looker.start()
+        try:
+            asyncio.run(main(inside, release))
+        finally:
+            release.set()
+            looker.join()
+    return replay_bytes(recording.data())
+
+
+def _block(inside: threading.Event, release: threading.Event) -> None:
+    inside.set()
+    release.wait(10)  # the loop's thread is held here, in one handle
+
+
+@pytest.mark.parametrize("eager", [False, True], ids=["task", "eager-first-step"])
+def test_a_sample_names_the_task_whose_step_holds_the_loop(eager):
+    # 3.11-3.13 keep the current task in asyncio.tasks._current_tasks; 3.14+ in the loop
+    # thread's state (that dict stays empty): the watchdog's thread must find it either way.
+    if eager and sys.version_info < (3, 12):
+        pytest.skip("eager tasks are 3.12+")
+
+    async def stuck(inside, release):
+        _block(inside, release)
+        await asyncio.sleep(0)
+
+    async def main(inside, release):
+        await asyncio.sleep(0)  # main's step is over: the stuck step is the other task's
+        if eager:
+            asyncio.get_running_loop().set_task_factory(asyncio.eager_task_factory)
+        await asyncio.create_task(stuck(inside, release), name="stuck")
+
+    model = _sampled_while_stuck(main)
+    assert len(model.stacks) == 3  # at 0.1, 0.2 and 0.3 s
+    stuck_task = task_named(model, "stuck")
+    for sample in model.stacks:
+        # (the task's own records may come after the samples: the label is what says which)
+        name, _, coro = sample.label.partition(" ")
+        assert coro == f"{stuck_task.coro}()", sample.label
+        if eager and sys.version_info < (3, 14):
+            # 3.12-3.13 name a factory's task after its eager first step: it had its default name
+            assert name.startswith("Task-"), sample.label
+        else:
+            assert name == "stuck", sample.label
+        assert any(frame.endswith(" in _block") for frame in sample.frames)
+
+
+def test_a_sample_of_a_plain_callback_names_no_task():
+    # the task that ran just before the callback is not the one holding the loop
+    async def main(inside, release):
+        loop = asyncio.get_running_loop()
+        done = loop.create_future()
+        loop.call_soon(lambda: (_block(inside, release), done.set_result(None)))
+        await done
+
+    model = _sampled_while_stuck(main)
+    assert len(model.stacks) == 3
+    for sample in model.stacks:
+        assert sample.task is None and sample.label == ""
+        assert any(frame.endswith(" in _block") for frame in sample.frames)

@@ -25,6 +25,15 @@ INTERVAL = 0.025  # seconds between looks
 THRESHOLD_MS = 100.0  # a handle this long is sampled (loopviz's --max-block-ms)
 STACK_DEPTH = 40  # frames kept, innermost ones
 
+if sys.version_info >= (3, 14):
+    # C tasks keep the current task in each thread's state (`_current_tasks` stays empty), and
+    # `current_task(loop)` looks for the thread running `loop` when it is not the caller's.
+    current_task_of = asyncio.current_task
+else:
+    # `current_task(loop)` reads this same dict (the C one, re-exported by asyncio.tasks); read
+    # it directly: one dict lookup, atomic under the GIL, from any thread.
+    current_task_of = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
+
 
 class Watchdog:
     """Watches the recorder's loops; `start` it once, `stop` it at the end."""
@@ -79,8 +88,8 @@ class Watchdog:
         frame = sys._current_frames().get(thread)
         if frame is None:
             return
-        # the task whose step it is: asyncio's own record of it, a dict read without a lock
-        task = asyncio.tasks._current_tasks.get(loop)
+        # the task whose step it is (None for a plain callback): asyncio's own record of it
+        task = current_task_of(loop)
         lines: list[str] = []
         while frame is not None and len(lines) < STACK_DEPTH:
             lines.append(waits.format_site(frame.f_code, frame.f_lineno))
