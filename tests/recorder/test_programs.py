@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import sys
@@ -11,6 +12,7 @@ import threading
 from tests.conftest import record_run, replay_bytes, task_named
 from visualizer import RecordingEventLoop, record
 from visualizer.trace import schema
+from visualizer.trace.reader import read_stream, records
 
 
 def test_streams_echo_server_and_clients_show_io_waits_and_io_wakeups():
@@ -51,17 +53,72 @@ def test_streams_echo_server_and_clients_show_io_waits_and_io_wakeups():
     assert not loop.watchers.get((0, 1))  # everything closed cleanly
 
 
+def _threadsafe_calls(data: bytes) -> list[tuple[int, str]]:
+    """Every call_soon_threadsafe the trace holds: (calling thread's ident, callback name)."""
+    strings: dict[int, str] = {}
+    calls = []
+    for batch in read_stream(io.BytesIO(data), "test trace").batches:
+        for rec in records(batch):
+            if rec[0] == schema.STR:
+                strings[rec[1]] = rec[2]
+            elif rec[0] == schema.THREADSAFE:
+                calls.append((rec[3], strings.get(rec[4], "")))
+    return calls
+
+
+def _set_states(data: bytes) -> list[int]:
+    """The threads that handed a chained future's state over with call_soon_threadsafe."""
+    return [thread for thread, what in _threadsafe_calls(data) if "_chain_future" in what]
+
+
 def test_run_in_executor_result_comes_back_from_the_pool_thread():
+    # The results are produced only once every future is chained to the loop (released after the
+    # last run_in_executor returned): each one crosses threads on every version.
+    release = threading.Event()
+    workers = set()
+
     def work(x):
+        release.wait(10)
+        workers.add(threading.get_ident())
         return x * 2
 
     async def main():
         loop = asyncio.get_running_loop()
-        return await asyncio.gather(*(loop.run_in_executor(None, work, i) for i in range(10)))
+        futures = [loop.run_in_executor(None, work, i) for i in range(10)]
+        pending = sum(not future.done() for future in futures)
+        release.set()
+        return await asyncio.gather(*futures), pending
 
-    result, model = record_run(main)
-    assert result == [i * 2 for i in range(10)]
-    assert model.loops[min(model.loops)].threadsafe_calls >= 10
+    with record() as recording:
+        result, pending = asyncio.run(main())
+    assert result == [i * 2 for i in range(10)] and pending == 10
+    model = replay_bytes(recording.data())
+    senders = _set_states(recording.data())
+    assert len(senders) == 10 and set(senders) == workers  # each from the pool thread that ran it
+    assert threading.get_ident() not in workers
+    assert model.loops[min(model.loops)].threadsafe_calls >= 10  # (+ the executor's shutdown)
+
+
+def test_a_pool_result_ready_before_it_is_chained_is_recorded_as_it_came():
+    # Chaining a concurrent future that is already done: 3.11-3.13 still go through
+    # call_soon_threadsafe (from the loop's own thread); 3.14+ set the asyncio future at once.
+    # Either way the trace must say which happened.
+    from concurrent.futures import ThreadPoolExecutor
+
+    async def main():
+        with ThreadPoolExecutor(1) as pool:
+            done = pool.submit(lambda: 42)
+            done.result()
+            future = asyncio.wrap_future(done)
+            at_once = future.done()
+            return await future, at_once
+
+    with record() as recording:
+        (result, at_once) = asyncio.run(main())
+    assert result == 42
+    assert at_once == (sys.version_info >= (3, 14))
+    senders = _set_states(recording.data())
+    assert senders == ([] if at_once else [threading.get_ident()])
 
 
 def test_subprocess_output_and_exit_status_pass_through():
