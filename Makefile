@@ -31,6 +31,7 @@ format: $(BIN)/loopviz
 bench: $(BIN)/loopviz
 	$(BIN)/python benchmarks/sleep0.py
 	$(BIN)/python benchmarks/echo.py
+	$(BIN)/python benchmarks/startup.py
 	$(BIN)/python benchmarks/reader.py
 	$(BIN)/python benchmarks/ingest.py
 	$(BIN)/python benchmarks/open.py

@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import signal
-import subprocess
 import sys
 import time
-from pathlib import Path
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, NoReturn
 
 from . import __version__
-from .export import FORMATS, default_output, export_file, write
-from .runner import agent_command, append_exit
-from .trace.reader import TraceError
 
 if TYPE_CHECKING:
     from .model.diagnose import Settings
 
 PROG = "loopviz"
+# The commands that run a program: what follows its script (or -m MODULE) is the program's.
+PROGRAM_COMMANDS = ("record", "run", "step")
 
 
 class UsageError(Exception):
@@ -33,10 +30,29 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _program_arguments(command: argparse.ArgumentParser) -> None:
-    """What `run` and `step` take: where to keep the trace, and the program to run."""
+    """What `record`, `run` and `step` take: where to keep the trace, and the program to run.
+
+    The program (a script and its arguments, or -m and a module and its arguments) is split off
+    by `_split_program` before the options are parsed: these two are here for --help.
+    """
     command.add_argument("-o", "--output", metavar="FILE", help="trace file to keep")
+    command.add_argument(
+        "--keep-uvloop", action="store_true",
+        help="leave uvloop's event loop in place, unrecorded (by default loopviz puts asyncio's "
+        "recording loop in its place, and says so)",
+    )  # fmt: skip
     command.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
-    command.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args...]")
+    command.add_argument("program", nargs="*", metavar="script.py [args ...]",
+                         help="the program and its arguments")  # fmt: skip
+
+
+def _program_usage(command: str, options: str) -> dict[str, str]:
+    """A program command's usage line, and the rule its --help ends with."""
+    return {
+        "usage": f"{PROG} {command} [-h] {options}[--] (script.py | -m MODULE) [args ...]",
+        "epilog": "Everything after script.py or -m MODULE is the program's: loopviz's own "
+        "options go before it ('--' ends them).",
+    }
 
 
 def _rule_arguments(command: argparse.ArgumentParser) -> None:
@@ -93,12 +109,12 @@ def _parser() -> argparse.ArgumentParser:
         "record",
         help="run a program and record its event loops to a trace file",
         description="Run a program exactly as 'python script.py' would, recording every asyncio "
-        "event loop it creates. The program's output, argv and exit status are its own.",
+        "event loop it creates. loopviz becomes the program: its pid, signals, output, argv "
+        "and exit status are the program's own.",
+        **_program_usage("record", "[-q] [-o FILE] [--keep-uvloop] "),
     )
-    record.add_argument("-o", "--output", metavar="FILE", help="trace file to write")
     record.add_argument("-q", "--quiet", action="store_true", help="don't say where the trace went")
-    record.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
-    record.add_argument("program", nargs=argparse.REMAINDER, help="script.py [args...]")
+    _program_arguments(record)
 
     run = commands.add_parser(
         "run",
@@ -106,6 +122,7 @@ def _parser() -> argparse.ArgumentParser:
         description="Run a program under the recording loop and show its tasks, loop and output "
         "live. Its stdout and stderr appear in the Output pane, never on the terminal; stdin is "
         "/dev/null. The trace is kept on disk (a temporary file unless -o is given).",
+        **_program_usage("run", "[-o FILE] [--keep-uvloop] [rule options] "),
     )
     _program_arguments(run)
     _rule_arguments(run)
@@ -117,6 +134,7 @@ def _parser() -> argparse.ArgumentParser:
         "callback, '}' runs to the next loop iteration, 'u' until the selected task's next step, "
         "'a' plays on by itself, space runs it on and holds it again. While it is held its "
         "clock stands still. Otherwise as 'loopviz run'.",
+        **_program_usage("step", "[-o FILE] [--keep-uvloop] [rule options] "),
     )
     _program_arguments(step)
     _rule_arguments(step)
@@ -175,8 +193,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     export.add_argument("trace", metavar="FILE", help="a trace written by 'loopviz record'")
     export.add_argument(
-        "-f", "--format", choices=FORMATS, default="perfetto",
-        help="what to write (default: perfetto)",
+        "-f", "--format", choices=_ExportFormats(), default="perfetto", metavar="FORMAT",
+        help="what to write: perfetto, json or jsonl, as said above (default: perfetto)",
     )  # fmt: skip
     export.add_argument(
         "-o", "--output", metavar="OUT",
@@ -186,9 +204,91 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+class _ExportFormats:
+    """export's --format choices, from `visualizer.export` when a value is checked: importing it
+    (and the model) would cost every other command, `record` most, time it has no use for. (With
+    no metavar, argparse would list them, importing it, as the parser is built.)"""
+
+    def __contains__(self, name: object) -> bool:
+        from .export import FORMATS
+
+        return name in FORMATS
+
+    def __iter__(self) -> Iterator[str]:
+        from .export import FORMATS
+
+        return iter(FORMATS)
+
+
+def _parse(argv: list[str]) -> argparse.Namespace:
+    """The command line as a Namespace; for a program command, `module` and `program` are the
+    program's (see `_split_program`)."""
+    parser = _parser()
+    if not argv or argv[0] not in PROGRAM_COMMANDS:
+        return parser.parse_args(argv)
+    own, module, program = _split_program(_subcommand(parser, argv[0]), argv[1:])
+    args = parser.parse_args([argv[0], *own])
+    args.module, args.program = module, program
+    if module == "":
+        raise UsageError(f"-m needs a module name: {PROG} {argv[0]} -m MODULE [args ...]")
+    return args
+
+
+def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    (commands,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return commands.choices[name]
+
+
+def _split_program(
+    command: argparse.ArgumentParser, argv: list[str]
+) -> tuple[list[str], str | None, list[str]]:
+    """Split what follows `record`, `run` or `step` as python splits its own command line:
+    loopviz's options, then the module (-m MODULE, -mMODULE) or None, then the program's argv
+    (the script and what follows it, or what follows the module, or what follows '--').
+
+    Option clusters and values are taken as argparse takes them (-qo FILE, -oFILE, --output=FILE,
+    --out FILE); an unknown option is left among loopviz's, for argparse to refuse.
+    """
+    options = command._option_string_actions
+    i = 0
+    while i < len(argv):
+        arg = argv[i]
+        if arg == "--":
+            return argv[:i], None, argv[i + 1 :]
+        if arg.startswith("--"):
+            action = _long_option(options, arg.partition("=")[0])
+            i += 2 if action is not None and action.nargs != 0 and "=" not in arg else 1
+            continue
+        if not arg.startswith("-") or arg == "-":
+            return argv[:i], None, argv[i:]
+        for j in range(1, len(arg)):  # a cluster of short options: -q, -qo FILE, -qmMODULE
+            flag = "-" + arg[j]
+            if flag == "-m":
+                own = argv[:i] + ([arg[:j]] if j > 1 else [])
+                if j + 1 < len(arg):
+                    return own, arg[j + 1 :], argv[i + 1 :]
+                return own, argv[i + 1] if i + 1 < len(argv) else "", argv[i + 2 :]
+            action = options.get(flag)
+            if action is None or action.nargs != 0:
+                # A value follows, in this argument or as the next one; or argparse refuses it.
+                i += 2 if action is not None and j + 1 == len(arg) else 1
+                break
+        else:
+            i += 1
+    return argv, None, []
+
+
+def _long_option(options: dict[str, argparse.Action], name: str) -> argparse.Action | None:
+    """The option `name` stands for, abbreviated as argparse allows (--out: --output), or None."""
+    if name in options:
+        return options[name]
+    known = {options[option] for option in options if option.startswith(name)}
+    return known.pop() if len(known) == 1 else None
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
-        args = _parser().parse_args(argv)
+        args = _parse(sys.argv[1:] if argv is None else list(argv))
         if args.command == "record":
             return _record(args)
         if args.command == "summary":
@@ -208,23 +308,38 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as exc:
         print(f"{PROG}: error: {exc}", file=sys.stderr)
         return 2
-    except TraceError as exc:
-        print(f"{PROG}: error: {exc}", file=sys.stderr)
-        return 1
     except KeyboardInterrupt:
         return 130
     except BrokenPipeError:
         # The reader went away (`loopviz summary x | head`): say nothing more.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except Exception as exc:
+        if not _is_trace_error(exc):
+            raise
+        print(f"{PROG}: error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _is_trace_error(exc: Exception) -> bool:
+    """Whether `exc` is the reader's TraceError (a missing, foreign or damaged trace), without
+    importing the reader on the way to commands that never read one."""
+    reader = sys.modules.get(f"{__package__}.trace.reader")
+    return reader is not None and isinstance(exc, reader.TraceError)
 
 
 # -- record ----------------------------------------------------------------------------------
 
 
+def _stem(target: str) -> str:
+    """A file name stem for a program: the script's name, or the module's with dots as '_'."""
+    if target.endswith(".py"):
+        return os.path.splitext(os.path.basename(target))[0]
+    return target.replace(".", "_")
+
+
 def _default_trace_name(target: str) -> str:
-    stem = Path(target).stem if target.endswith(".py") else target.replace(".", "_")
-    return f"{stem}-{time.strftime('%Y%m%d-%H%M%S')}.lvtrace"
+    return f"{_stem(target)}-{time.strftime('%Y%m%d-%H%M%S')}.lvtrace"
 
 
 def _check_target(module: str | None, program: list[str], command: str = "record") -> None:
@@ -240,34 +355,27 @@ def _check_target(module: str | None, program: list[str], command: str = "record
             raise UsageError(f"{script!r} is a directory; give a .py file or use -m MODULE")
 
 
-def _record(args: argparse.Namespace) -> int:
+def _record(args: argparse.Namespace) -> NoReturn:
+    """Become the agent running the program (same pid: every signal reaches the program, and
+    its exit status is loopviz's), once the arguments are checked and the trace can be written.
+
+    Nothing here installs a signal handler: what the program inherits (SIGINT ignored in a
+    background job) is what loopviz inherited.
+    """
+    from .runner import agent_command
+
     _check_target(args.module, args.program)
     trace = args.output or _default_trace_name(args.module or args.program[0])
     try:
         os.close(os.open(trace, os.O_WRONLY | os.O_CREAT, 0o600))
     except OSError as exc:
         raise UsageError(f"cannot write the trace to {trace}: {exc.strerror}") from None
-    command = agent_command(trace, args.module, args.program)
-    # Ctrl-C reaches the program (same process group); loopviz waits for it to finish. Not
-    # SIG_IGN: the child would inherit it and never see a KeyboardInterrupt.
-    previous = signal.signal(signal.SIGINT, _wait_for_child)
-    try:
-        child = subprocess.Popen(command, stdin=None)
-        status = child.wait()
-    finally:
-        signal.signal(signal.SIGINT, previous)
-    append_exit(trace, status)
-    if not args.quiet:
-        print(f"{PROG}: trace written to {trace}", file=sys.stderr)
-    if status < 0:
-        # Die the way the program did, so a shell sees the same status.
-        signal.signal(-status, signal.SIG_DFL)
-        os.kill(os.getpid(), -status)
-    return status
-
-
-def _wait_for_child(signum: int, frame: object) -> None:
-    """SIGINT while the program runs: it got the same signal, and decides for itself."""
+    command = agent_command(
+        trace, args.module, args.program, quiet=args.quiet, keep_uvloop=args.keep_uvloop
+    )
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execv(command[0], command)
 
 
 # -- run -------------------------------------------------------------------------------------
@@ -291,7 +399,7 @@ def _run(args: argparse.Namespace) -> int:
         trace = args.output or _temporary_trace(target)
         traces.append(trace)
         program = Program(args.program, args.module, trace, step=args.command == "step",
-                          block_ms=settings.block_ms)  # fmt: skip
+                          block_ms=settings.block_ms, keep_uvloop=args.keep_uvloop)  # fmt: skip
         return Session(trace, program, title=target, settings=settings)
 
     settings = _settings(args)
@@ -356,7 +464,7 @@ def _examples(args: argparse.Namespace) -> int:
     example = find(choice, examples)
     if example is None:
         raise UsageError(f"no example {choice!r}; '{PROG} examples --list' lists them")
-    args.command, args.module, args.output = "step", None, None
+    args.command, args.module, args.output, args.keep_uvloop = "step", None, None, False
     relative = os.path.relpath(example.path)
     args.program = [str(example.path) if relative.startswith("..") else relative]
     return _run(args)
@@ -365,8 +473,7 @@ def _examples(args: argparse.Namespace) -> int:
 def _temporary_trace(target: str) -> str:
     import tempfile
 
-    stem = Path(target).stem if target.endswith(".py") else target.replace(".", "_")
-    handle, path = tempfile.mkstemp(prefix=f"loopviz-{stem}-", suffix=".lvtrace")
+    handle, path = tempfile.mkstemp(prefix=f"loopviz-{_stem(target)}-", suffix=".lvtrace")
     os.close(handle)
     return path
 
@@ -416,6 +523,8 @@ def _check(args: argparse.Namespace) -> int:
     model = Model.load(args.trace)
     findings = diagnose(model, settings)
     if args.json:
+        import json
+
         from .summary import finding_row
 
         print(json.dumps([finding_row(model, finding) for finding in findings], indent=2))
@@ -432,6 +541,7 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _export(args: argparse.Namespace) -> int:
+    from .export import default_output, export_file, write
     from .trace.reader import read_trace
 
     trace = read_trace(args.trace)  # a missing, foreign or damaged file: one line

@@ -32,10 +32,7 @@ from itertools import islice
 from pathlib import Path
 from typing import Any, BinaryIO
 
-from .recorder.core import clock
 from .trace import schema
-from .trace.format import encode_batch
-from .trace.reader import TraceError, read_trace
 
 # OUTPUT.stream of raw output: what reached the program's fd 1 and fd 2 below sys.stdout/stderr.
 RAW_STDOUT = 3
@@ -59,14 +56,18 @@ def agent_command(
     program: list[str],
     *,
     echo: bool = True,
+    quiet: bool = False,
+    keep_uvloop: bool = False,
     control: int | None = None,
     step: bool = False,
     block_ms: float | None = None,
 ) -> list[str]:
-    """The child's command line: the agent, imported from this very copy of loopviz.
+    """The agent's command line: this interpreter, with the options it was started with, running
+    the agent imported from this very copy of loopviz.
 
-    Without `echo` the program's sys.stdout/sys.stderr text only goes into the trace; `control`
-    is the fd the agent reads the viewer's commands from.
+    Without `echo` the program's sys.stdout/sys.stderr text only goes into the trace; with
+    `quiet` the agent says nothing of its own on stderr; with `keep_uvloop` it leaves uvloop's
+    loop in place, unrecorded; `control` is the fd the agent reads the viewer's commands from.
     """
     package_parent = str(Path(__file__).resolve().parent.parent)
     bootstrap = (
@@ -74,6 +75,10 @@ def agent_command(
         "from visualizer.recorder import agent; del sys.path[0]; agent.main()"
     )
     options = [] if echo else ["--no-echo"]
+    if quiet:
+        options.append("--quiet")
+    if keep_uvloop:
+        options.append("--keep-uvloop")
     if control is not None:
         options += ["--control", str(control)]
     if step:
@@ -81,27 +86,66 @@ def agent_command(
     if block_ms is not None:
         options += ["--block-ms", repr(float(block_ms))]
     target = ["-m", module] if module is not None else []
-    trace = os.path.abspath(trace)
-    return [sys.executable, "-c", bootstrap, package_parent, *options, trace, *target, *program]
+    return [
+        sys.executable, *_interpreter_options(), "-c", bootstrap, package_parent,
+        *options, "--", trace, *target, *program,
+    ]  # fmt: skip
+
+
+def _interpreter_options() -> list[str]:
+    """The options this interpreter was started with (``python -X dev -m visualizer``), for the
+    agent's: the program runs as ``python -X dev script.py`` would."""
+    given = sys.orig_argv[1 : len(sys.orig_argv) - len(sys.argv) + 1]
+    # What named loopviz itself: its console script, or -m visualizer.
+    if given in ([sys.argv[0]], ["-m", "visualizer"], ["-mvisualizer"]):
+        return []
+    return subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
 
 
 def append_exit(trace: str, status: int, output: Iterable[tuple[int, int, str]] = ()) -> None:
-    """Add the exit status the parent saw (covers os._exit and signals the agent can't catch).
+    """Add the exit status the parent saw (covers signals the agent can't catch).
 
-    `output` (``(t, stream, text)``) goes in before it, as OUTPUT records. A trace cut short, or
-    unreadable, is left alone: nothing after a torn batch could be read.
+    `output` (``(t, stream, text)``) goes in before it, as OUTPUT records. A trace cut short (its
+    last batch torn), unreadable, or on a full disk is left alone: nothing after a torn batch
+    could be read.
     """
+    from .recorder.core import clock
+    from .trace.format import encode_batch
+
     try:
-        complete = not read_trace(trace).truncated
-    except TraceError:
-        return
-    if complete:
-        items: list[Any] = [0]
-        for t, stream, text in output:
-            items += (schema.OUTPUT, t, stream, text)
-        items += (schema.EXIT, clock(), status, "")
-        with open(trace, "ab") as file:
+        with open(trace, "r+b") as file:
+            if not _ends_on_a_batch(file):
+                return
+            items: list[Any] = [0]
+            for t, stream, text in output:
+                items += (schema.OUTPUT, t, stream, text)
+            items += (schema.EXIT, clock(), status, "")
+            file.seek(0, os.SEEK_END)
             file.write(encode_batch(items))
+    except OSError:
+        return
+
+
+def _ends_on_a_batch(file: BinaryIO) -> bool:
+    """Whether `file` is a trace of this format whose last batch is whole: its batches' length
+    prefixes are walked, nothing else is read."""
+    from .trace.format import LENGTH, MAX_BATCH, PREFIX
+
+    size = os.fstat(file.fileno()).st_size
+    head = file.read(PREFIX.size)
+    if len(head) < PREFIX.size:
+        return False
+    magic, version, header_size = PREFIX.unpack(head)
+    if magic != schema.MAGIC or not schema.OLDEST_READABLE <= version <= schema.FORMAT_VERSION:
+        return False
+    offset = PREFIX.size + header_size
+    while offset + LENGTH.size <= size:
+        file.seek(offset)
+        (length,) = LENGTH.unpack(file.read(LENGTH.size))
+        if length > MAX_BATCH:
+            return False
+        offset += LENGTH.size + length
+    return offset == size
 
 
 class _OutputBuffer:
@@ -157,6 +201,8 @@ class _OutputBuffer:
 
 def _drain(pipes: dict[int, int], buffer: _OutputBuffer) -> None:
     """Read `pipes` (our fd -> the child's fd) into `buffer`; close each at its end."""
+    from .recorder.core import clock
+
     decoders = {fd: codecs.getincrementaldecoder("utf-8")("replace") for fd in pipes}
     with selectors.DefaultSelector() as selector:
         for fd in pipes:
@@ -207,6 +253,7 @@ class Program:
     `trace_path` is where the agent writes the trace (a relative path is taken from the current
     directory); `cwd` is the directory the program runs in (default: the current one). With
     `step` the program is held before its first handle until a command (`send`) moves it.
+    With `keep_uvloop` uvloop's loop is left in place (unrecorded), not replaced by asyncio's.
     """
 
     def __init__(
@@ -218,10 +265,12 @@ class Program:
         cwd: str | None = None,
         step: bool = False,
         block_ms: float | None = None,
+        keep_uvloop: bool = False,
     ) -> None:
         self.program = list(program)
         self.module = module
         self.step = step
+        self.keep_uvloop = keep_uvloop
         self.block_ms = block_ms
         self.trace_path = os.path.abspath(trace_path)
         self.cwd = cwd
@@ -243,7 +292,7 @@ class Program:
         err_read, err_write = os.pipe()
         command = agent_command(
             self.trace_path, self.module, self.program, echo=False, control=control_read,
-            step=self.step, block_ms=self.block_ms,
+            quiet=True, keep_uvloop=self.keep_uvloop, step=self.step, block_ms=self.block_ms,
         )  # fmt: skip
         try:
             self._process = subprocess.Popen(

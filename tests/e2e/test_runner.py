@@ -127,10 +127,24 @@ def test_output_below_sys_stdout_comes_back_through_take_output(tmp_path):
     assert _output(model, 1) == _output(model, 2) == ""
 
 
-def test_text_printed_after_the_trace_closed_still_comes_back(tmp_path):
-    program = _run(tmp_path, "import atexit; atexit.register(print, 'at exit')")
-    assert _text(program.take_output(), 1) == "at exit\n"
-    assert _output(Model.load(program.trace_path), RAW_STDOUT) == "at exit\n"
+def test_text_printed_at_exit_is_recorded_and_after_the_trace_closed_still_comes_back(tmp_path):
+    program = _run(
+        tmp_path,
+        """
+        import atexit
+        atexit.register(print, "at exit")  # runs before the agent finishes the trace
+
+        class Late:
+            def __del__(self):
+                print("at teardown")  # after it: the interpreter clears __main__
+
+        late = Late()
+        """,
+    )
+    assert _text(program.take_output(), 1) == "at teardown\n"
+    model = Model.load(program.trace_path)
+    assert _output(model, 1) == "at exit\n"
+    assert _output(model, RAW_STDOUT) == "at teardown\n"
 
 
 def test_module_runs_as_main_in_the_given_directory(tmp_path):
@@ -272,7 +286,8 @@ from visualizer import runner
 
 def agent_command(*args, **kwargs):
     command = real_agent_command(*args, **kwargs)
-    command[2] = command[2].replace("agent.main()", "agent.EXIT_GRACE = {grace}; agent.main()")
+    i = command.index("-c") + 1
+    command[i] = command[i].replace("agent.main()", "agent.EXIT_GRACE = {grace}; agent.main()")
     return command
 
 real_agent_command, runner.agent_command = runner.agent_command, agent_command

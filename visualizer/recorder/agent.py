@@ -1,10 +1,13 @@
 """The agent: runs a program as ``python script.py`` would, recording every loop it creates.
 
-Started by ``loopviz record`` (and by `visualizer.runner.Program` for a viewer) in a child
-process with ``sys.executable``. It installs the recording loop, runs the script (or ``-m
-module``) as ``__main__`` with its own argv and ``sys.path[0]``, copies stdout/stderr into the
-trace as it passes them on (or, under a viewer, only into the trace), and flushes the trace
-however the program ends: normally, by an exception, ``sys.exit``, ``os._exit`` or SIGTERM.
+``loopviz record`` becomes the agent (``os.execv``: same pid, the signals and exit status are
+the program's own); `visualizer.runner.Program` starts it in a child process for a viewer. It
+installs the recording loop, runs the script (or ``-m module``) as ``__main__`` with its own argv
+and ``sys.path[0]``, copies stdout/stderr into the trace as it passes them on (or, under a
+viewer, only into the trace), and finishes the trace itself however the program ends: at
+interpreter exit (after the program's threads, so a loop in a thread that outlives the script
+is recorded to its end), by ``sys.exit``, an exception, ``os._exit`` or SIGTERM. Unless told to
+be quiet it then says on stderr where the trace is, or why it is incomplete or empty.
 
 Under a viewer it also reads a control pipe: one JSON object a line, ``{"cmd": NAME, ...}``.
 When the pipe closes (the viewer quit or died) the program is ended, its trace flushed.
@@ -99,37 +102,65 @@ class _OutputTee:
 
 
 class Agent:
-    """Owns the recorder of one program run and finishes the trace exactly once."""
+    """Owns the recorder of one program run and finishes the trace exactly once.
+
+    `keep_uvloop`: leave uvloop's loop in place (unrecorded) instead of asyncio's recording one.
+    `tell`: where to say what loopviz did (the stream loopviz record reports on: where the trace
+    is once finished, uvloop replaced), or None to say nothing.
+    """
 
     def __init__(
-        self, trace_path: str, argv: list[str], *, echo: bool = True, block_ms: float = 100.0
+        self,
+        trace_path: str,
+        argv: list[str],
+        *,
+        echo: bool = True,
+        block_ms: float = 100.0,
+        keep_uvloop: bool = False,
+        tell: TextIO | None = None,
     ) -> None:
+        self.trace_path = trace_path
+        self.keep_uvloop = keep_uvloop
         self.block_ms = block_ms
         self.recorder = core.Recorder(core.FileSink(trace_path), {"argv": argv})
         self.finished = False
         self.echo = echo
+        self.tell = tell
         self.tees: list[_OutputTee] = []
         self.watchdog: watchdog.Watchdog | None = None
+        # How the program ended, recorded when the interpreter exits: a script that returns
+        # exits 0 unless run() learns otherwise.
+        self.status = 0
+        self.detail = ""
 
     def start(self) -> None:
-        core.set_current(self.recorder)
-        install._set_policy(install.RecordingEventLoopPolicy())
+        install.install_for_agent(self.recorder, keep_uvloop=self.keep_uvloop,
+                                  say=self._say if self.tell is not None else None)  # fmt: skip
         self.tees = [
             _OutputTee(sys.stdout, 1, self.recorder, echo=self.echo),
             _OutputTee(sys.stderr, 2, self.recorder, echo=self.echo),
         ]
         sys.stdout, sys.stderr = self.tees  # type: ignore[assignment]
-        atexit.register(self.finish, None, "")
+        # Registered before the program runs, so called after its own atexit functions, and
+        # (as every atexit function) after the interpreter joined its non-daemon threads.
+        atexit.register(self.finish)
         self._patch_os_exit()
         self._catch_sigterm()
         self.watchdog = watchdog.Watchdog(self.recorder, self.block_ms / 1000)
         self.watchdog.start()
 
-    def finish(self, status: int | None, detail: str) -> None:
-        """Flush output and loops, and record how the program ended (once)."""
+    def ended(self, status: int, detail: str) -> None:
+        """How the program ended (`finish` records it at interpreter exit)."""
+        self.status, self.detail = status, detail
+
+    def finish(self, status: int | None = None, detail: str = "") -> None:
+        """Flush output and loops, record how the program ended (`status`, or what `ended`
+        said), close the trace, and tell where it is (once)."""
         if self.finished:
             return
         self.finished = True
+        if status is None:
+            status, detail = self.status, self.detail
         if self.watchdog is not None:
             self.watchdog.stop()
         for tee in self.tees:
@@ -139,15 +170,42 @@ class Agent:
                 pass  # a closed or broken stream must not keep the trace from being written
             tee._lv_emit()
         self.recorder.flush()
-        if status is not None:
-            self.recorder.emit(schema.EXIT, core.clock(), status, detail)
+        self.recorder.emit(schema.EXIT, core.clock(), status, detail)
         self.recorder.close()
+        if self.tell is not None:
+            self._say(*self._outcome())
+
+    def _outcome(self) -> list[str]:
+        """What loopviz says about the trace when the program has ended."""
+        recorder = self.recorder
+        if recorder.failure is not None:
+            lines = [f"the trace in {self.trace_path} is incomplete: {recorder.failure}; "
+                     "recording stopped there and the program ran on"]  # fmt: skip
+        else:
+            lines = [f"trace written to {self.trace_path}"]
+        if recorder.loops_made == 0:
+            lines.append("the program made no asyncio event loop that loopviz recorded; "
+                         "the trace holds no tasks")  # fmt: skip
+        return lines
+
+    def _say(self, *lines: str) -> None:
+        """Print `lines` as loopviz's own, on the stream `tell` (fd 2 if the program closed it)."""
+        text = "".join(f"loopviz: {line}\n" for line in lines)
+        try:
+            assert self.tell is not None
+            self.tell.write(text)
+            self.tell.flush()
+        except (OSError, ValueError):
+            try:
+                os.write(2, text.encode(errors="replace"))
+            except OSError:
+                pass  # nowhere left to say it
 
     def _patch_os_exit(self) -> None:
         real_exit = os._exit
 
         def _exit(status: int) -> None:
-            self.finish(status, "os._exit")
+            self.finish(_exit_status(status), "os._exit")
             real_exit(status)
 
         _exit.__wrapped__ = real_exit  # type: ignore[attr-defined]
@@ -285,18 +343,27 @@ def run(
     args: list[str],
     *,
     echo: bool = True,
+    quiet: bool = False,
+    keep_uvloop: bool = False,
     control: int | None = None,
     step: bool = False,
     block_ms: float = 100.0,
 ) -> None:
     """Run `target` (a script path, or a module name when `module`) and exit like Python does.
 
-    Without `echo` the program's sys.stdout/sys.stderr text only goes into the trace; `control`
-    is the fd of a viewer's control pipe; `step` holds the program before its first handle,
-    for the viewer to step it.
+    Without `echo` the program's sys.stdout/sys.stderr text only goes into the trace; unless
+    `quiet`, the agent says on stderr where the trace went; `keep_uvloop` leaves uvloop's loop
+    unrecorded instead of replacing it; `control` is the fd of a viewer's control pipe; `step`
+    holds the program before its first handle, for the viewer to step it.
     """
     argv = [target, *args]
-    agent = Agent(trace_path, argv, echo=echo, block_ms=block_ms)
+    try:
+        agent = Agent(trace_path, argv, echo=echo, block_ms=block_ms, keep_uvloop=keep_uvloop,
+                      tell=None if quiet else sys.stderr)  # fmt: skip
+    except OSError as exc:
+        print(f"loopviz: error: cannot write the trace to {trace_path}: {exc.strerror or exc}",
+              file=sys.stderr)  # fmt: skip
+        raise SystemExit(2) from None
     if control is not None:
         _reset_ignored_signals()
     agent.start()
@@ -310,44 +377,47 @@ def run(
         steering.start()
     if module is None:
         sys.argv = argv
-        sys.path[0] = os.path.dirname(os.path.abspath(target))
+        path0 = os.path.dirname(os.path.abspath(target))
     else:
         sys.argv = [module, *args]
-        sys.path[0] = os.getcwd()
+        path0 = os.getcwd()
+    if not sys.flags.safe_path:  # python -P puts neither there
+        sys.path[0] = path0
     try:
         if module is None:
             _run_script(os.path.abspath(target))
         else:
             runpy.run_module(module, run_name="__main__", alter_sys=True)
     except SystemExit as exc:
-        agent.finish(_exit_status(exc.code), "")
+        agent.ended(_exit_status(exc.code), "")
         raise
-    except KeyboardInterrupt as exc:
-        _report(exc)
-        agent.finish(-signal.SIGINT, "".join(traceback.format_exception(exc)))
-        sys.stdout.flush()
-        signal.signal(signal.SIGINT, signal.SIG_DFL)
-        os.kill(os.getpid(), signal.SIGINT)
     except BaseException as exc:
         _report(exc)
-        agent.finish(1, "".join(traceback.format_exception(exc)))
-        sys.stdout.flush()
-        raise SystemExit(1) from None
-    agent.finish(0, "")
+        killed = type(exc) is KeyboardInterrupt  # exactly: python dies by SIGINT for no subclass
+        agent.ended(-signal.SIGINT if killed else 1, "".join(traceback.format_exception(exc)))
+        # The interpreter ends as it would have (status 1, or killed by SIGINT once it has
+        # finished: threads joined, atexit functions run) without printing it a second time.
+        sys.excepthook = _printed
+        raise
+
+
+def _printed(*exc_info: object) -> None:
+    """sys.excepthook for an exception `_report` printed already."""
 
 
 def main(argv: list[str] | None = None) -> None:
-    """``agent [--no-echo] [--control FD] [--step] [--block-ms MS] TRACE (-m MODULE | SCRIPT)
-    args...``.
-
-    The options come before TRACE, which is an absolute path, so never starts with ``--``.
-    """
+    """``agent [--no-echo] [--quiet] [--keep-uvloop] [--control FD] [--step] [--block-ms MS] --
+    TRACE (-m MODULE | SCRIPT) args...``."""
     argv = list(sys.argv[1:] if argv is None else argv)
-    echo, control, step, block_ms = True, None, False, watchdog.THRESHOLD_MS
-    while argv[0].startswith("--"):
-        option = argv.pop(0)
+    echo, quiet, control, step, block_ms = True, False, None, False, watchdog.THRESHOLD_MS
+    keep_uvloop = False
+    while (option := argv.pop(0)) != "--":
         if option == "--no-echo":
             echo = False
+        elif option == "--quiet":
+            quiet = True
+        elif option == "--keep-uvloop":
+            keep_uvloop = True
         elif option == "--step":
             step = True
         elif option == "--block-ms":
@@ -357,9 +427,7 @@ def main(argv: list[str] | None = None) -> None:
         else:
             raise SystemExit(f"loopviz agent: unknown option {option}")
     trace_path = argv.pop(0)
-    if argv[0] == "-m":
-        run(trace_path, argv[1], argv[1], argv[2:], echo=echo, control=control, step=step,
-            block_ms=block_ms)  # fmt: skip
-    else:
-        run(trace_path, None, argv[0], argv[1:], echo=echo, control=control, step=step,
-            block_ms=block_ms)  # fmt: skip
+    module = argv[1] if argv[0] == "-m" else None
+    target, args = (argv[1], argv[2:]) if module is not None else (argv[0], argv[1:])
+    run(trace_path, module, target, args, echo=echo, quiet=quiet, keep_uvloop=keep_uvloop,
+        control=control, step=step, block_ms=block_ms)  # fmt: skip
