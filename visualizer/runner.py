@@ -23,15 +23,14 @@ import os
 import selectors
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections import deque
 from collections.abc import Iterable
 from itertools import islice
-from pathlib import Path
 from typing import Any, BinaryIO
 
+from .launch import agent_command
 from .trace import schema
 
 # OUTPUT.stream of raw output: what reached the program's fd 1 and fd 2 below sys.stdout/stderr.
@@ -48,58 +47,6 @@ _READ_SIZE = 65536
 _DRAIN_WAIT = 0.5
 # stop() waits this long for the group to die after SIGKILL (it can't refuse, but may be slow).
 _KILL_WAIT = 5.0
-
-
-def agent_command(
-    trace: str,
-    module: str | None,
-    program: list[str],
-    *,
-    echo: bool = True,
-    quiet: bool = False,
-    keep_uvloop: bool = False,
-    control: int | None = None,
-    step: bool = False,
-    block_ms: float | None = None,
-) -> list[str]:
-    """The agent's command line: this interpreter, with the options it was started with, running
-    the agent imported from this very copy of loopviz.
-
-    Without `echo` the program's sys.stdout/sys.stderr text only goes into the trace; with
-    `quiet` the agent says nothing of its own on stderr; with `keep_uvloop` it leaves uvloop's
-    loop in place, unrecorded; `control` is the fd the agent reads the viewer's commands from.
-    """
-    package_parent = str(Path(__file__).resolve().parent.parent)
-    bootstrap = (
-        "import sys; sys.path.insert(0, sys.argv.pop(1)); "
-        "from visualizer.recorder import agent; del sys.path[0]; agent.main()"
-    )
-    options = [] if echo else ["--no-echo"]
-    if quiet:
-        options.append("--quiet")
-    if keep_uvloop:
-        options.append("--keep-uvloop")
-    if control is not None:
-        options += ["--control", str(control)]
-    if step:
-        options.append("--step")
-    if block_ms is not None:
-        options += ["--block-ms", repr(float(block_ms))]
-    target = ["-m", module] if module is not None else []
-    return [
-        sys.executable, *_interpreter_options(), "-c", bootstrap, package_parent,
-        *options, "--", trace, *target, *program,
-    ]  # fmt: skip
-
-
-def _interpreter_options() -> list[str]:
-    """The options this interpreter was started with (``python -X dev -m visualizer``), for the
-    agent's: the program runs as ``python -X dev script.py`` would."""
-    given = sys.orig_argv[1 : len(sys.orig_argv) - len(sys.argv) + 1]
-    # What named loopviz itself: its console script, or -m visualizer.
-    if given in ([sys.argv[0]], ["-m", "visualizer"], ["-mvisualizer"]):
-        return []
-    return subprocess._args_from_interpreter_flags()  # type: ignore[attr-defined]
 
 
 def append_exit(trace: str, status: int, output: Iterable[tuple[int, int, str]] = ()) -> None:

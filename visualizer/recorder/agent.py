@@ -16,7 +16,6 @@ When the pipe closes (the viewer quit or died) the program is ended, its trace f
 from __future__ import annotations
 
 import atexit
-import json
 import os
 import runpy
 import signal
@@ -232,7 +231,10 @@ class _Control:
     """
 
     def __init__(self, fd: int, agent: Agent) -> None:
+        import json  # here: loopviz record has no control pipe, nor time to import it
+
         os.set_inheritable(fd, False)  # the program's own children have no use for it
+        self._loads = json.loads
         self._stream = os.fdopen(fd, "rb")
         self._agent = agent
         self.commands: dict[str, Callable[[dict[str, Any]], None]] = {}
@@ -251,7 +253,7 @@ class _Control:
 
     def _dispatch(self, line: bytes) -> None:
         try:
-            message = json.loads(line)
+            message = self._loads(line)
         except ValueError:
             return
         name = message.get("cmd") if isinstance(message, dict) else None
