@@ -15,9 +15,12 @@ from pathlib import Path
 
 import pytest
 
+import visualizer
 from visualizer import runner
 from visualizer.model import Model
 from visualizer.runner import RAW_STDERR, RAW_STDOUT, Program
+from visualizer.trace import schema
+from visualizer.trace.format import LENGTH, PREFIX
 from visualizer.trace.reader import read_trace
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -378,3 +381,57 @@ def test_a_flood_of_raw_output_keeps_only_the_newest_few_megabytes(tmp_path):
     raw = _output(Model.load(program.trace_path), RAW_STDOUT)
     assert raw.startswith(f"[loopviz: {program.output_dropped} bytes dropped]\n")
     assert raw.endswith(kept)
+
+
+class _CountingReader:
+    """A trace file that counts the bytes read from it."""
+
+    def __init__(self, path: Path) -> None:
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by the test
+        self.read_bytes = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._file.read(size)
+        self.read_bytes += len(data)
+        return data
+
+    def __getattr__(self, name: str):
+        return getattr(self._file, name)
+
+
+def _trace_of_batches(path: Path, batches: int, size: int) -> None:
+    with visualizer.record(path) as recording:
+        for i in range(batches):
+            recording.recorder.emit(schema.OUTPUT, i, 1, f"{i:09d}".ljust(size, "x"))
+
+
+def test_append_exit_reads_only_the_batch_lengths(tmp_path):
+    trace = tmp_path / "big.lvtrace"
+    _trace_of_batches(trace, 50, 20_000)
+    reader = _CountingReader(trace)
+    try:
+        assert runner._ends_on_a_batch(reader)
+    finally:
+        reader._file.close()
+    batches = len(read_trace(trace).batches)
+    assert reader.read_bytes == PREFIX.size + batches * LENGTH.size
+    assert os.path.getsize(trace) > 1_000_000
+
+    runner.append_exit(str(trace), -signal.SIGKILL, [(1, RAW_STDOUT, "raw\n")])
+    model = Model.load(trace)
+    assert model.exit_status == -signal.SIGKILL and not model.truncated
+    assert _output(model, RAW_STDOUT) == "raw\n"
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [lambda data: data[:-5], lambda data: data + b"\x01\x00", lambda data: b"not a trace" + data],
+    ids=["cut-in-a-batch", "cut-in-a-length", "foreign"],
+)
+def test_append_exit_leaves_a_damaged_trace_alone(tmp_path, damage):
+    trace = tmp_path / "out.lvtrace"
+    _trace_of_batches(trace, 3, 100)
+    trace.write_bytes(damage(trace.read_bytes()))
+    before = trace.read_bytes()
+    runner.append_exit(str(trace), 0)
+    assert trace.read_bytes() == before
