@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test lint format bench stdlib clean
+.PHONY: demo test lint format bench bench-all stdlib clean
 
 $(BIN)/loopviz: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,11 @@ bench: $(BIN)/loopviz
 	$(BIN)/python benchmarks/tasks_view.py
 	$(BIN)/python benchmarks/timeline.py
 	$(BIN)/python benchmarks/live.py
+
+# The recorder's budgets (storm, echo, start-up: wall and callgrind instruction ratios) on every
+# Python here, 3.14/3.15 in the sid root included; one table at the end (about 10 min a Python).
+bench-all: $(BIN)/loopviz
+	bash benchmarks/all_pythons.sh
 
 stdlib: $(BIN)/loopviz
 	$(BIN)/python scripts/stdlib_asyncio.py

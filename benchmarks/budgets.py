@@ -86,7 +86,9 @@ def measure(args: argparse.Namespace) -> int:
         for script, bench in (("sleep0.py", "sleep0"), ("echo.py", "echo")):
             more = []
             if args.callgrind_dir and not args.no_callgrind:
-                more = ["--callgrind-dir", os.path.abspath(os.path.join(args.callgrind_dir, bench))]
+                version = f"{sys.version_info[0]}.{sys.version_info[1]}"
+                out = os.path.join(args.callgrind_dir, version, bench)
+                more = ["--callgrind-dir", os.path.abspath(out)]
             status, _ = _run(script, [*extra, *more])
             if status != 0:
                 failed.append(script)
@@ -172,7 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smoke runs: small and few")
     parser.add_argument("--no-callgrind", action="store_true", help="wall ratios only")
-    parser.add_argument("--callgrind-dir", help="keep the callgrind.out files here")
+    parser.add_argument(
+        "--callgrind-dir", help="keep the callgrind.out files in DIR/X.Y/{sleep0,echo}/"
+    )
     parser.add_argument("--table", nargs="+", metavar="FILE", help="print the rows in FILEs")
     args = parser.parse_args(argv)
     if args.table:
