@@ -290,7 +290,8 @@ def test_ctrl_c_stops_the_program_like_it_stops_python(tmp_path):
         """,
     )
     trace = tmp_path / "out.lvtrace"
-    # A terminal's Ctrl-C signals the whole foreground process group: loopviz and the program.
+    # A terminal's Ctrl-C signals the whole foreground process group: the program (loopviz
+    # became it) and any children it started.
     proc = subprocess.Popen(
         [*LOOPVIZ, "record", "-q", "-o", str(trace), "forever.py"],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,

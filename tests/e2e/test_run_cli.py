@@ -140,6 +140,19 @@ def test_the_viewer_stays_open_after_the_program_ends(tmp_path: Path) -> None:
     assert "fails.py (exited 1); trace kept in" in terminal.text
 
 
+def test_what_follows_the_module_is_the_programs(tmp_path: Path) -> None:
+    (tmp_path / "mod.py").write_text(
+        "import asyncio, sys\nprint('argv', sys.argv[1:], flush=True)\n"
+        "asyncio.run(asyncio.sleep(3600))\n"
+    )
+    terminal = Terminal(_loopviz("run", "-o", "t.lvtrace", "-m", "mod", "-o", "b", "-q"), tmp_path)
+    terminal.wait_for("argv ['-o', 'b', '-q']")
+    terminal.press("q")
+    assert terminal.close() == 0
+    assert "trace kept in t.lvtrace" in terminal.text
+    assert not (tmp_path / "b").exists()
+
+
 def test_run_without_a_terminal_says_so(tmp_path: Path, sleepy: Path) -> None:
     proc = subprocess.run(_loopviz("run", str(sleepy)), capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, cwd=tmp_path, timeout=30)  # fmt: skip
@@ -154,6 +167,7 @@ def test_run_without_a_terminal_says_so(tmp_path: Path, sleepy: Path) -> None:
     [
         (["run"], "run needs a script to run"),
         (["run", "no_such_script.py"], "cannot find script 'no_such_script.py'"),
+        (["step", "-o", "t.lvtrace", "-m"], "-m needs a module name"),
     ],
 )
 def test_run_argument_errors_are_one_line(tmp_path: Path, args: list[str], message: str) -> None:
