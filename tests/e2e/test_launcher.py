@@ -308,6 +308,21 @@ def test_everything_after_the_module_is_the_programs(tmp_path):
     )
 
 
+@pytest.mark.parametrize("module", ["no_such_module", "mod.sub", "package"])
+def test_a_module_that_cannot_run_is_said_as_python_says_it(tmp_path, module):
+    _write(tmp_path, "mod.py", "")
+    (tmp_path / "package").mkdir()
+    (tmp_path / "package" / "__init__.py").touch()
+    plain = _run([*PYTHON, "-m", module], tmp_path)
+    recorded = _run(_record_command(tmp_path / "out.lvtrace", "-m", module), tmp_path)
+    assert (recorded.returncode, recorded.stdout, recorded.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
+    assert plain.returncode == 1 and plain.stderr.startswith(f"{sys.executable}: ")
+
+
 @pytest.mark.parametrize(
     "args",
     [

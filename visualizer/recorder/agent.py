@@ -23,8 +23,8 @@ import sys
 import threading
 import time
 import traceback
+import types
 from collections.abc import Callable
-from types import TracebackType
 from typing import Any, TextIO
 
 from ..trace import schema
@@ -299,29 +299,41 @@ def _reset_ignored_signals() -> None:
         signal.signal(signal.SIGTERM, signal.SIG_DFL)
 
 
-def _program_traceback(tb: TracebackType | None) -> TracebackType | None:
+def _program_traceback(tb: types.TracebackType | None) -> types.TracebackType | None:
     """Drop the agent's and runpy's frames from the top, as `python script.py` shows none."""
     while tb is not None and tb.tb_frame.f_code.co_filename in _AGENT_FILES:
         tb = tb.tb_next
     return tb
 
 
+def _fresh_main() -> types.ModuleType:
+    """A new ``__main__`` in sys.modules, in place of the agent's bootstrap (python -c)."""
+    main = types.ModuleType("__main__")
+    main.__builtins__ = __builtins__  # type: ignore[attr-defined]
+    sys.modules["__main__"] = main
+    return main
+
+
 def _run_script(path: str) -> None:
     """Run a file as ``python path`` does: a fresh ``__main__``, argv untouched."""
     import importlib.machinery
     import io
-    import types
 
-    main = types.ModuleType("__main__")
+    main = _fresh_main()
     main.__file__ = path
     main.__cached__ = None  # type: ignore[attr-defined]
     main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
-    main.__builtins__ = __builtins__  # type: ignore[attr-defined]
     with io.open_code(path) as stream:
         source = stream.read()
     code = compile(source, path, "exec", dont_inherit=True)
-    sys.modules["__main__"] = main
     exec(code, main.__dict__)
+
+
+def _run_module(name: str) -> None:
+    """Run a module as ``python -m name`` does, with the function python uses for it: in the
+    ``__main__`` module itself (a fresh one), and "No module named ..." as python says it."""
+    _fresh_main()
+    runpy._run_module_as_main(name, alter_argv=True)  # type: ignore[attr-defined]
 
 
 def _report(exc: BaseException) -> None:
@@ -389,7 +401,7 @@ def run(
         if module is None:
             _run_script(os.path.abspath(target))
         else:
-            runpy.run_module(module, run_name="__main__", alter_sys=True)
+            _run_module(module)
     except SystemExit as exc:
         agent.ended(_exit_status(exc.code), "")
         raise
