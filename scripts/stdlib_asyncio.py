@@ -1,15 +1,16 @@
-"""Run CPython's own test_asyncio with every event loop replaced by loopviz's RecordingEventLoop.
+"""Run CPython's own test_asyncio with every event loop a recording loop (loopviz's recorder).
 
-    python scripts/stdlib_asyncio.py [-j N] [--scope all|policy] [--keep DIR] [-v]
+    python scripts/stdlib_asyncio.py [-j N] [--keep DIR] [-v]
 
 The suite runs with the interpreter that runs this script (``sys.executable``), as
 ``python -m test test_asyncio -jN``, with ``scripts/stdlib/`` on PYTHONPATH: its sitecustomize
-makes the default policy's loops RecordingEventLoops (``new_event_loop()``, ``asyncio.run()``,
-``IsolatedAsyncioTestCase``) and, with ``--scope all`` (the default), also binds
-``asyncio.SelectorEventLoop`` / ``asyncio.EventLoop`` to it, since most of test_events,
-test_sock_lowlevel, test_sendfile and test_server build their loops from that class and never ask
-the policy. Each process leaves a marker saying how many loops its trace holds; a run in which
-the replacement did not happen is an error, not a pass.
+turns on, in every process, the hook ``loopviz record`` puts in a program: any selector loop
+constructed is its recording subclass (``new_event_loop()``, ``asyncio.run()``,
+``IsolatedAsyncioTestCase``, ``Runner(loop_factory=...)`` and the ``asyncio.SelectorEventLoop()``
+most of test_events, test_sock_lowlevel, test_sendfile and test_server build themselves). It uses
+no event loop policy, so 3.14+ (policies deprecated) is covered the same way. Each process leaves
+a marker saying how many loops its trace holds; a run in which the hook did not take is an error,
+not a pass.
 
 Every test that fails or errors under the recorder (and every test file that crashed, timed out
 or changed the environment) is then run again without the recorder, with the same interpreter.
@@ -36,15 +37,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SITE_DIR = Path(__file__).resolve().parent / "stdlib"
 MARKERS_ENV = "LOOPVIZ_STDLIB_MARKERS"
-SCOPE_ENV = "LOOPVIZ_STDLIB_SCOPE"
 
 # Tests left out of both the recorded and the plain run, as regrtest --ignorefile patterns, with
 # the reason. Empty: nothing in test_asyncio needs the internet unless regrtest is given
 # `-u network`, and everything else runs on this machine, recorder or not.
 EXCLUDED: dict[str, str] = {}
 
-# The workers make over a thousand RecordingEventLoops when the replacement works (a few hundred
-# with --scope policy); fewer than this many loops in their traces means it did not take.
+# The workers make over a thousand recording loops when the hook works; fewer than this many
+# loops in their traces means it did not take.
 MIN_LOOPS = 100
 # A file regrtest's progress line reports with one of these did not fail.
 OK_STATUSES = ("passed", "skipped", "resource denied", "run no tests", "no tests ran")
@@ -256,7 +256,7 @@ def check_recorder(markers: Path, result: RunResult) -> tuple[list[str], str]:
     size = sum(int(m.get("bytes", 0)) for m in workers)
     for marker in workers:
         if not marker.get("in_place"):
-            errors.append(f"worker {marker.get('pid')}: the loop replacement was undone")
+            errors.append(f"worker {marker.get('pid')}: the recording hook was undone")
         if marker.get("trace_error"):
             errors.append(f"worker {marker.get('pid')}: unreadable trace: {marker['trace_error']}")
     seen = {module.split(".", 1)[1] for m in workers for module in m.get("modules", ())}
@@ -268,7 +268,7 @@ def check_recorder(markers: Path, result: RunResult) -> tuple[list[str], str]:
     if loops < MIN_LOOPS:
         errors.append(f"the workers' traces hold only {loops} loops (expected >= {MIN_LOOPS})")
     account = (
-        f"{len(workers)} worker processes recorded {loops:,} RecordingEventLoops, "
+        f"{len(workers)} worker processes recorded {loops:,} loops, "
         f"{steps:,} task steps, {size / 1e6:.1f} MB of trace "
         f"(+{len(found) - len(workers)} other Python processes the tests started)"
     )
@@ -282,11 +282,10 @@ def base_env() -> dict[str, str]:
     """The environment for the plain runs: ours, minus anything that would load the recorder."""
     env = dict(os.environ)
     env.pop(MARKERS_ENV, None)
-    env.pop(SCOPE_ENV, None)
     return env
 
 
-def recorded_env(markers: Path, scope: str) -> dict[str, str]:
+def recorded_env(markers: Path) -> dict[str, str]:
     """The environment that loads scripts/stdlib/sitecustomize.py in every Python process."""
     env = base_env()
     paths = [str(SITE_DIR)]
@@ -296,7 +295,6 @@ def recorded_env(markers: Path, scope: str) -> dict[str, str]:
         paths.append(env["PYTHONPATH"])
     env["PYTHONPATH"] = os.pathsep.join(paths)
     env[MARKERS_ENV] = str(markers)
-    env[SCOPE_ENV] = scope
     return env
 
 
@@ -316,13 +314,6 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     """The command line."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("-j", "--jobs", type=int, default=2, help="regrtest workers (2)")
-    parser.add_argument(
-        "--scope",
-        choices=("all", "policy"),
-        default="all",
-        help="all: the policy's loops and asyncio.SelectorEventLoop (default); "
-        "policy: only what the default policy creates",
-    )
     parser.add_argument("--timeout", type=int, default=600, help="per test file, seconds")
     parser.add_argument("--keep", type=Path, help="keep logs, XML and markers in this directory")
     parser.add_argument("-v", "--verbose", action="store_true", help="show regrtest's output")
@@ -345,7 +336,7 @@ def main(argv: list[str] | None = None) -> int:
     markers = workdir / "markers"
     markers.mkdir()
     version = ".".join(map(str, sys.version_info[:3]))
-    print(f"== CPython {version} test_asyncio under RecordingEventLoop ({python}, -j{args.jobs})")
+    print(f"== CPython {version} test_asyncio under the recorder ({python}, -j{args.jobs})")
 
     recorded = regrtest(
         python,
@@ -354,7 +345,7 @@ def main(argv: list[str] | None = None) -> int:
         "recorded",
         jobs=args.jobs,
         timeout=args.timeout,
-        env=recorded_env(markers, args.scope),
+        env=recorded_env(markers),
         verbose=args.verbose,
     )
     print(f"recorded: {describe(recorded)}")
@@ -368,7 +359,7 @@ def main(argv: list[str] | None = None) -> int:
         print("\n".join(f"  | {line}" for line in tail))
         for error in errors:
             print(f"ERROR: {error}")
-        print(f"stdlib test_asyncio under RecordingEventLoop: NOT VERIFIED (see {workdir})")
+        print(f"stdlib test_asyncio under the recorder: NOT VERIFIED (see {workdir})")
         return 2
 
     problems = problems_of(recorded)
@@ -405,7 +396,7 @@ def main(argv: list[str] | None = None) -> int:
     elif problems:
         what += f" ({len(only_recorded)} of these pass without it)"
     print(
-        f"stdlib test_asyncio under RecordingEventLoop: {recorded.tests:,} tests, {what}, "
+        f"stdlib test_asyncio under the recorder: {recorded.tests:,} tests, {what}, "
         f"{recorded.skipped} skipped"
     )
     if only_recorded or args.keep is not None:

@@ -1,4 +1,4 @@
-"""CPython's own test_asyncio passes under RecordingEventLoop wherever it passes without it.
+"""CPython's own test_asyncio passes under the recorder wherever it passes without it.
 
 Runs ``scripts/stdlib_asyncio.py`` with the interpreter running pytest, so ``make test`` checks
 every Python it tests. It takes a minute or two; set LOOPVIZ_SKIP_STDLIB=1 to skip it.
@@ -30,4 +30,4 @@ def test_stdlib_asyncio_under_recorder() -> None:
     )
     report = proc.stdout + proc.stderr
     assert proc.returncode == 0, f"stdlib_asyncio.py exited {proc.returncode}:\n{report}"
-    assert "stdlib test_asyncio under RecordingEventLoop:" in proc.stdout, report
+    assert "stdlib test_asyncio under the recorder:" in proc.stdout, report

@@ -1,21 +1,20 @@
-"""Make the event loops CPython's test_asyncio creates RecordingEventLoops (for stdlib_asyncio.py).
+"""Make the event loops CPython's test_asyncio creates recording loops (for stdlib_asyncio.py).
 
 `scripts/stdlib_asyncio.py` puts this directory on PYTHONPATH and names a directory in
 LOOPVIZ_STDLIB_MARKERS. Every Python process that inherits that environment (regrtest, its
-``-j`` workers, the interpreters the tests start) then, at startup:
-
-- replaces the default policy class's ``_loop_factory`` with a staticmethod that makes a
-  RecordingEventLoop: ``asyncio.new_event_loop()``, ``asyncio.run()``, ``asyncio.Runner`` and
-  ``IsolatedAsyncioTestCase`` all go through it;
-- unless LOOPVIZ_STDLIB_SCOPE is ``policy``, also binds the public names
-  ``asyncio.SelectorEventLoop`` (and ``asyncio.EventLoop`` on 3.13+) to RecordingEventLoop,
-  because most of test_events, test_sock_lowlevel, test_sendfile, test_server... construct
-  ``asyncio.SelectorEventLoop(selector)`` themselves and never ask the policy.
+``-j`` workers, the interpreters the tests start) then, at startup, turns on what ``loopviz
+record`` turns on in a program (``visualizer.recorder.install.install()``): constructing any
+selector loop class makes its recording subclass. That reaches every loop the suite makes,
+however: ``asyncio.new_event_loop()``, ``asyncio.run()``, ``asyncio.Runner(loop_factory=...)``,
+``IsolatedAsyncioTestCase``, and the ``asyncio.SelectorEventLoop(selector)`` /
+``asyncio.EventLoop()`` that most of test_events, test_sock_lowlevel, test_sendfile and test_server
+build themselves. It goes through no event loop policy, so it works the same on 3.14+ (where
+policies are deprecated) and warns nothing: a DeprecationWarning while installing is an error.
 
 At exit each process writes ``<pid>.json`` into the markers directory: how many loops its trace
 holds (LOOP_OPEN records, decoded with loopviz's own reader), how many task steps, whether the
-replacements were still in place, and which test_asyncio modules it imported. The script uses
-these to prove the recorder really ran. Without LOOPVIZ_STDLIB_MARKERS this file does nothing.
+hook was still in place, and which test_asyncio modules it imported. The script uses these to
+prove the recorder really ran. Without LOOPVIZ_STDLIB_MARKERS this file does nothing.
 """
 
 from __future__ import annotations
@@ -23,7 +22,6 @@ from __future__ import annotations
 import os
 
 MARKERS_ENV = "LOOPVIZ_STDLIB_MARKERS"
-SCOPE_ENV = "LOOPVIZ_STDLIB_SCOPE"
 
 
 def _trace_counts(data: bytes) -> dict[str, int | str | None]:
@@ -49,35 +47,40 @@ def _trace_counts(data: bytes) -> dict[str, int | str | None]:
     return {"loops": loops, "steps": steps, "batches": batches, "trace_error": None}
 
 
-def _install(markers: str, scope: str) -> None:
-    """Put RecordingEventLoop in place and arrange the exit marker."""
+def _install(markers: str) -> None:
+    """Put the recording hook in place, check it, and arrange the exit marker."""
     import asyncio
     import atexit
     import json
     import sys
+    import warnings
     from asyncio import unix_events
 
-    from visualizer.recorder import core
-    from visualizer.recorder.loop import RecordingEventLoop
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DeprecationWarning)
+        from visualizer.recorder import core, install
+        from visualizer.recorder.loop import RecordingLoop
 
-    policy_class = asyncio.DefaultEventLoopPolicy
-    factory = staticmethod(RecordingEventLoop)
-    policy_class._loop_factory = factory  # type: ignore[attr-defined]
-    names: list[tuple[object, str]] = []
-    if scope != "policy":
-        for module in (asyncio, unix_events):
-            for name in ("SelectorEventLoop", "EventLoop"):
-                if hasattr(module, name):
-                    setattr(module, name, RecordingEventLoop)
-                    names.append((module, name))
+        install.install()  # into core.current(): memory, read back at exit
+        selector_loop = asyncio.selector_events.BaseSelectorEventLoop
+        hook = vars(selector_loop)["__new__"]
+        probes = [asyncio.SelectorEventLoop()]
+        if hasattr(asyncio, "EventLoop"):  # 3.13+
+            probes.append(asyncio.EventLoop())
+        # what new_event_loop() and asyncio.run() make, from a policy of our own: the global one
+        # is not created here (regrtest checks that a test leaves it as it found it)
+        policy_class = getattr(unix_events, "_UnixDefaultEventLoopPolicy", None)  # until 3.16
+        if policy_class is not None:
+            probes.append(policy_class().new_event_loop())
+    try:
+        for probe in probes:
+            if not isinstance(probe, RecordingLoop):
+                raise RuntimeError(f"loopviz sitecustomize: a new loop is not recorded: {probe!r}")
+    finally:
+        for probe in probes:
+            probe.close()
 
     installed_in = os.getpid()
-    probe = policy_class().new_event_loop()
-    try:
-        if type(probe) is not RecordingEventLoop:
-            raise RuntimeError(f"loopviz sitecustomize: the default policy made {probe!r}")
-    finally:
-        probe.close()
 
     def write_marker() -> None:
         recorder = core.current()
@@ -94,14 +97,13 @@ def _install(markers: str, scope: str) -> None:
             "forked": os.getpid() != installed_in,
             "bytes": len(data),
             "dropped": recorder.dropped,
-            "in_place": policy_class.__dict__.get("_loop_factory") is factory
-            and all(getattr(module, name) is RecordingEventLoop for module, name in names),
+            "in_place": vars(selector_loop).get("__new__") is hook,
             "modules": sorted(
                 name for name in sys.modules if name.startswith("test.test_asyncio.test_")
             ),
         }
         counts = _trace_counts(data)
-        counts["loops"] = int(counts["loops"] or 0) - 1  # not counting the probe made above
+        counts["loops"] = int(counts["loops"] or 0) - len(probes)  # not the probes made above
         marker.update(counts)
         path = os.path.join(markers, f"{os.getpid()}.json")
         try:
@@ -115,4 +117,4 @@ def _install(markers: str, scope: str) -> None:
 
 _markers = os.environ.get(MARKERS_ENV)
 if _markers:
-    _install(_markers, os.environ.get(SCOPE_ENV, "all"))
+    _install(_markers)
