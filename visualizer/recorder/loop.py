@@ -802,7 +802,7 @@ class RecordingEventLoop(RecordingLoop, asyncio.SelectorEventLoop):
 
     def __init__(self, selector: Any = None, *, recorder: core.Recorder | None = None) -> None:
         self._lv_open(recorder or core.current())
-        asyncio.SelectorEventLoop.__init__(self, selector)
+        super(RecordingLoop, self).__init__(selector)  # the selector loop's, past the mixin's
 
 
 _RECORDING_CLASSES: dict[type, type] = {}
