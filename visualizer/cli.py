@@ -222,69 +222,133 @@ class _ExportFormats:
         return iter(FORMATS)
 
 
+# record's own options as `_parser` defines them, option -> (dest, whether it takes a value); a
+# test checks they agree. `record` parses them without building the parser: argparse's help
+# formatter costs record's start-up 10 ms (40 ms on 3.14, which imports _colorize for it).
+RECORD_OPTIONS = {
+    "-q": ("quiet", False),
+    "--quiet": ("quiet", False),
+    "-o": ("output", True),
+    "--output": ("output", True),
+    "--keep-uvloop": ("keep_uvloop", False),
+}
+
+
+class _Split:
+    """A program command's line, split as python splits its own (see `_split_program`)."""
+
+    def __init__(self) -> None:
+        self.own: list[str] = []  # loopviz's options
+        self.module: str | None = None
+        self.program: list[str] = []
+        # What the options say, dest -> value; None when one is not in the table or lacks its
+        # value (argparse then says what is wrong, or prints the help).
+        self.values: dict[str, str | bool] | None = {}
+
+
 def _parse(argv: list[str]) -> argparse.Namespace:
     """The command line as a Namespace; for a program command, `module` and `program` are the
     program's (see `_split_program`)."""
-    parser = _parser()
-    if not argv or argv[0] not in PROGRAM_COMMANDS:
-        return parser.parse_args(argv)
-    own, module, program = _split_program(_subcommand(parser, argv[0]), argv[1:])
-    args = parser.parse_args([argv[0], *own])
-    args.module, args.program = module, program
-    if module == "":
+    split = _split_program(RECORD_OPTIONS, argv[1:]) if argv[:1] == ["record"] else None
+    if split is not None and split.values is not None:
+        args = argparse.Namespace(command="record", quiet=False, output=None, keep_uvloop=False)
+        vars(args).update(split.values)
+    else:
+        parser = _parser()
+        if not argv or argv[0] not in PROGRAM_COMMANDS:
+            return parser.parse_args(argv)
+        split = _split_program(_option_table(parser, argv[0]), argv[1:])
+        args = parser.parse_args([argv[0], *split.own])
+    args.module, args.program = split.module, split.program
+    if split.module == "":
         raise UsageError(f"-m needs a module name: {PROG} {argv[0]} -m MODULE [args ...]")
     return args
 
 
-def _subcommand(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+def _option_table(parser: argparse.ArgumentParser, command: str) -> dict[str, tuple[str, bool]]:
+    """A command's options as `_split_program` takes them: option -> (dest, takes a value)."""
     (commands,) = (a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
-    return commands.choices[name]
+    actions = commands.choices[command]._option_string_actions
+    return {option: (action.dest, action.nargs != 0) for option, action in actions.items()}
 
 
-def _split_program(
-    command: argparse.ArgumentParser, argv: list[str]
-) -> tuple[list[str], str | None, list[str]]:
+def _split_program(options: dict[str, tuple[str, bool]], argv: list[str]) -> _Split:
     """Split what follows `record`, `run` or `step` as python splits its own command line:
-    loopviz's options, then the module (-m MODULE, -mMODULE) or None, then the program's argv
+    loopviz's `options`, then the module (-m MODULE, -mMODULE) or None, then the program's argv
     (the script and what follows it, or what follows the module, or what follows '--').
 
     Option clusters and values are taken as argparse takes them (-qo FILE, -oFILE, --output=FILE,
     --out FILE); an unknown option is left among loopviz's, for argparse to refuse.
     """
-    options = command._option_string_actions
+    split = _Split()
     i = 0
     while i < len(argv):
         arg = argv[i]
         if arg == "--":
-            return argv[:i], None, argv[i + 1 :]
-        if arg.startswith("--"):
-            action = _long_option(options, arg.partition("=")[0])
-            i += 2 if action is not None and action.nargs != 0 and "=" not in arg else 1
-            continue
+            split.own, split.program = argv[:i], argv[i + 1 :]
+            return split
         if not arg.startswith("-") or arg == "-":
-            return argv[:i], None, argv[i:]
+            split.own, split.program = argv[:i], argv[i:]
+            return split
+        if arg.startswith("--"):
+            name, equals, value = arg.partition("=")
+            option = _long_option(options, name)
+            if option is None or equals and not options[option][1]:
+                split.values = None  # unknown, or a value given to a flag
+            elif not options[option][1]:
+                _set(split, options[option][0], True)
+            elif equals:
+                _set(split, options[option][0], value)
+            else:
+                i += _take_value(split, options[option][0], argv, i + 1)
+            i += 1
+            continue
         for j in range(1, len(arg)):  # a cluster of short options: -q, -qo FILE, -qmMODULE
             flag = "-" + arg[j]
             if flag == "-m":
-                own = argv[:i] + ([arg[:j]] if j > 1 else [])
+                split.own = argv[:i] + ([arg[:j]] if j > 1 else [])
                 if j + 1 < len(arg):
-                    return own, arg[j + 1 :], argv[i + 1 :]
-                return own, argv[i + 1] if i + 1 < len(argv) else "", argv[i + 2 :]
-            action = options.get(flag)
-            if action is None or action.nargs != 0:
-                # A value follows, in this argument or as the next one; or argparse refuses it.
-                i += 2 if action is not None and j + 1 == len(arg) else 1
+                    split.module, split.program = arg[j + 1 :], argv[i + 1 :]
+                else:
+                    split.module = argv[i + 1] if i + 1 < len(argv) else ""
+                    split.program = argv[i + 2 :]
+                return split
+            if flag not in options:
+                split.values = None
                 break
-        else:
-            i += 1
-    return argv, None, []
+            dest, takes_value = options[flag]
+            if takes_value:  # the rest of the cluster, or the next argument
+                if j + 1 < len(arg):
+                    _set(split, dest, arg[j + 1 :])
+                else:
+                    i += _take_value(split, dest, argv, i + 1)
+                break
+            _set(split, dest, True)
+        i += 1
+    split.own = argv
+    return split
 
 
-def _long_option(options: dict[str, argparse.Action], name: str) -> argparse.Action | None:
+def _take_value(split: _Split, dest: str, argv: list[str], i: int) -> int:
+    """Take argv[i] as the value of option `dest`, as argparse would; how many arguments that
+    took (none when argparse would refuse it: it has no value, or an option in its place)."""
+    if i < len(argv) and not argv[i].startswith("-"):
+        _set(split, dest, argv[i])
+        return 1
+    split.values = None
+    return 0
+
+
+def _set(split: _Split, dest: str, value: str | bool) -> None:
+    if split.values is not None:
+        split.values[dest] = value
+
+
+def _long_option(options: dict[str, tuple[str, bool]], name: str) -> str | None:
     """The option `name` stands for, abbreviated as argparse allows (--out: --output), or None."""
     if name in options:
-        return options[name]
-    known = {options[option] for option in options if option.startswith(name)}
+        return name
+    known = {option for option in options if option.startswith(name)}
     return known.pop() if len(known) == 1 else None
 
 

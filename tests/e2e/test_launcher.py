@@ -5,6 +5,8 @@ and compares."""
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import re
 import resource
@@ -16,6 +18,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import hypothesis
+import hypothesis.strategies as st
 import pytest
 
 from visualizer import cli
@@ -496,3 +500,101 @@ def test_record_says_once_where_the_trace_is_and_what_it_lacks(tmp_path, source,
     assert loud.stdout == quiet.stdout
     assert loud.stderr.splitlines() == [line.replace("{trace}", str(trace)) for line in said]
     assert quiet.stderr == ""
+
+
+# -- what the launcher costs -------------------------------------------------------------------
+
+
+def test_the_launcher_imports_only_what_it_needs_before_it_becomes_the_agent(tmp_path):
+    _write(tmp_path, "empty.py", "")
+    probe = textwrap.dedent(
+        """
+        import os, sys
+        from visualizer import cli
+
+        def execv(path, args):
+            print(" ".join(sorted(sys.modules)))
+            print(" ".join(args))
+            raise SystemExit(0)
+
+        os.execv = execv
+        cli.main(["record", "-q", "-o", "T", "empty.py"])
+        """
+    )
+    _write(tmp_path, "probe.py", probe)  # as a script: python -c would take the slow path
+    result = _run([*PYTHON, "probe.py"], tmp_path)
+    assert result.returncode == 0, result.stderr
+    modules, command = result.stdout.splitlines()
+    # Not the viewer's, the recorder's nor asyncio: the agent imports those. Not argparse's help
+    # formatter (shutil, 3.14's _colorize): record's own options are read without it.
+    unwanted = {"asyncio", "msgspec", "visualizer.model", "visualizer.export", "visualizer.runner",
+                "visualizer.recorder.core", "textual", "rich", "typing", "shutil", "_colorize",
+                "subprocess"}  # fmt: skip
+    assert unwanted.isdisjoint(modules.split()), unwanted & set(modules.split())
+    assert command.endswith(" --quiet -- T empty.py")
+
+
+def _argparse_parse(argv: list[str]) -> dict[str, object]:
+    """What `cli._parse` makes of a program command's line when argparse reads loopviz's own
+    options (as for run and step, and for record when its quick reading gives up)."""
+    parser = cli._parser()
+    split = cli._split_program(cli._option_table(parser, argv[0]), argv[1:])
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):  # --help
+            args = parser.parse_args([argv[0], *split.own])
+    except (cli.UsageError, SystemExit):
+        return {"error": True}
+    if split.module == "":
+        return {"error": True}
+    args.module, args.program = split.module, split.program
+    return vars(args)
+
+
+def test_records_own_options_are_the_ones_its_parser_defines():
+    table = cli._option_table(cli._parser(), "record")
+    del table["-h"], table["--help"], table["-m"]  # -m is the program's start, not an option
+    assert table == cli.RECORD_OPTIONS
+
+
+@hypothesis.settings(max_examples=300, deadline=None)
+@hypothesis.given(
+    st.lists(
+        st.sampled_from(
+            [
+                "-q",
+                "--quiet",
+                "-o",
+                "T",
+                "-oU",
+                "--out=V",
+                "--output",
+                "-qo",
+                "--keep-uvloop",
+                "--keep",
+                "-m",
+                "mod",
+                "-mpkg",
+                "-qm",
+                "x.py",
+                "--",
+                "-h",
+                "--frob",
+                "-x",
+                "--quiet=1",
+                "-",
+            ]
+        ),  # fmt: skip
+        max_size=7,
+    )
+)
+def test_record_reads_its_options_as_argparse_does(tokens):
+    argv = ["record", *tokens]
+    slow = _argparse_parse(argv)
+    split = cli._split_program(cli.RECORD_OPTIONS, tokens)
+    if split.values is None:
+        return  # record lets argparse read this one: nothing to compare
+    try:
+        fast = vars(cli._parse(argv))
+    except cli.UsageError:
+        fast = {"error": True}
+    assert fast == slow
