@@ -294,6 +294,54 @@ def test_a_loop_in_a_thread_that_outlives_the_script_is_recorded_to_its_end(tmp_
     assert "".join(o.text for o in model.output) == plain.stdout
 
 
+def test_text_printed_as_the_interpreter_shuts_down_is_printed_as_under_python(tmp_path):
+    _write(
+        tmp_path,
+        "late.py",
+        """
+        import atexit
+
+        class Late:
+            def __del__(self):
+                print("at teardown")  # as python clears __main__, after every atexit function
+
+        atexit.register(print, "at exit")
+        late = Late()
+        """,
+    )
+    trace = tmp_path / "out.lvtrace"
+    plain = _run([*PYTHON, "late.py"], tmp_path)
+    recorded = _run(_record_command(trace, "late.py"), tmp_path)
+    assert (recorded.returncode, recorded.stdout) == (plain.returncode, plain.stdout)
+    assert plain.stdout == "at exit\nat teardown\n"
+    assert "".join(o.text for o in Model.load(trace).output) == "at exit\n"
+
+
+MAIN = """
+    import re
+    hidden = ("__loader__", "__spec__", "__builtins__")  # their reprs hold addresses
+    print(sorted((name, type(value).__name__, None if name in hidden else value)
+                 for name, value in globals().items() if name != "re"))
+    print(re.sub("0x[0-9a-f]+", "", repr(__spec__)), __builtins__.__name__)
+"""
+
+
+@pytest.mark.parametrize("how", [["main.py"], ["-m", "main"], ["-m", "pkg.main"]])
+def test_the_program_runs_in_a_main_module_like_pythons(tmp_path, how):
+    _write(tmp_path, "main.py", MAIN)
+    (tmp_path / "pkg").mkdir()
+    (tmp_path / "pkg" / "__init__.py").touch()
+    _write(tmp_path / "pkg", "main.py", MAIN)
+    plain = _run([*PYTHON, *how], tmp_path)
+    recorded = _run(_record_command(tmp_path / "out.lvtrace", *how), tmp_path)
+    assert (recorded.returncode, recorded.stdout, recorded.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
+    assert plain.returncode == 0 and "'__name__', 'str', '__main__'" in plain.stdout
+
+
 # -- what the program's command line is --------------------------------------------------------
 
 

@@ -171,8 +171,20 @@ class Agent:
         self.recorder.flush()
         self.recorder.emit(schema.EXIT, core.clock(), status, detail)
         self.recorder.close()
+        self._untee()
         if self.tell is not None:
             self._say(*self._outcome())
+
+    def _untee(self) -> None:
+        """Give sys.stdout and sys.stderr back their own streams, and let go of the tees: what
+        is printed from now on (interpreter shutdown, a __del__) is python's business. A tee kept
+        alive would keep its stream alive past the point where python flushes it for the last
+        time, and that text would be lost."""
+        for name, tee in zip(("stdout", "stderr"), self.tees, strict=False):
+            if getattr(sys, name) is tee:
+                setattr(sys, name, tee._lv_stream)
+        self.recorder.idle_flushers.clear()
+        self.tees = []
 
     def _outcome(self) -> list[str]:
         """What loopviz says about the trace when the program has ended."""
@@ -306,33 +318,42 @@ def _program_traceback(tb: types.TracebackType | None) -> types.TracebackType | 
     return tb
 
 
-def _fresh_main() -> types.ModuleType:
-    """A new ``__main__`` in sys.modules, in place of the agent's bootstrap (python -c)."""
-    main = types.ModuleType("__main__")
-    main.__builtins__ = __builtins__  # type: ignore[attr-defined]
-    sys.modules["__main__"] = main
+# What python puts in __main__ before it runs a script or a module (what it put there for the
+# agent's bootstrap, python -c, which the program's run keeps).
+_MAIN_NAMES = ("__name__", "__doc__", "__package__", "__spec__", "__annotations__", "__builtins__")
+
+
+def _empty_main() -> types.ModuleType:
+    """The interpreter's own ``__main__`` (the bootstrap's), emptied of the bootstrap's names: the
+    program runs in it as it would under python, the same module object and builtins."""
+    main = sys.modules["__main__"]
+    namespace = vars(main)
+    kept = {name: namespace[name] for name in _MAIN_NAMES if name in namespace}
+    namespace.clear()
+    namespace.update(kept)
     return main
 
 
 def _run_script(path: str) -> None:
-    """Run a file as ``python path`` does: a fresh ``__main__``, argv untouched."""
+    """Run a file as ``python path`` does, in ``__main__``, argv untouched."""
     import importlib.machinery
     import io
 
-    main = _fresh_main()
+    main = _empty_main()
     main.__file__ = path
-    main.__cached__ = None  # type: ignore[attr-defined]
+    if sys.version_info < (3, 15):  # 3.15 stopped setting __cached__ (deprecated since 3.13)
+        main.__cached__ = None  # type: ignore[attr-defined]
     main.__loader__ = importlib.machinery.SourceFileLoader("__main__", path)
     with io.open_code(path) as stream:
         source = stream.read()
     code = compile(source, path, "exec", dont_inherit=True)
-    exec(code, main.__dict__)
+    exec(code, vars(main))
 
 
 def _run_module(name: str) -> None:
-    """Run a module as ``python -m name`` does, with the function python uses for it: in the
-    ``__main__`` module itself (a fresh one), and "No module named ..." as python says it."""
-    _fresh_main()
+    """Run a module as ``python -m name`` does, with the function python uses for it: in
+    ``__main__``, and "No module named ..." as python says it."""
+    _empty_main()
     runpy._run_module_as_main(name, alter_argv=True)  # type: ignore[attr-defined]
 
 
