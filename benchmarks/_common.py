@@ -22,7 +22,8 @@ instructions of each side under valgrind's callgrind, which machine noise does n
 children (plain and recorded, each with the workload and with an empty one) and the marginal
 ratio ``(recorded - recorded empty) / (plain - plain empty)``, which leaves start-up, loop set-up
 and exit out (start-up has a benchmark and a budget of its own). ``PYTHONHASHSEED=0`` on both
-sides makes the counts repeat to a few parts in ten thousand. ``--pairs 0 --callgrind`` counts
+sides makes the counts repeat to a few parts in ten thousand. The recorded children run without
+the watchdog thread under callgrind (see count_instructions). ``--pairs 0 --callgrind`` counts
 instructions only; ``--callgrind-dir DIR`` keeps the callgrind.out files for
 ``callgrind_annotate``; ``--json FILE`` appends the figures as one JSON line (benchmarks/budgets.py
 reads them).
@@ -273,7 +274,11 @@ def count_instructions(
     tool = valgrind()
     if tool is None:
         raise ChildFailed("--callgrind needs valgrind on PATH (apt-get install valgrind)")
-    env = dict(env, PYTHONHASHSEED="0")  # the same dict layouts, run after run
+    # The same dict layouts, run after run. No watchdog thread: it looks every 25 ms of *wall*
+    # time, and callgrind runs ~50x slower, so it would look ~50x as often per unit of work
+    # (+7k instructions per echo round trip on 3.12, 9% of what recording adds; natively it
+    # looks 40 times a second, whatever the work). Its real cost is in the wall ratio.
+    env = dict(env, PYTHONHASHSEED="0", LOOPVIZ_BENCH_NO_WATCHDOG="1")
     counts: dict[tuple[str, bool], int] = {}
     for mode in (PLAIN, RECORDED):
         for empty in (True, False):
@@ -361,7 +366,7 @@ def report(
     )
     if instructions is not None:
         ins = instructions
-        print(f"  callgrind, user-space instructions{'':9}{'plain':>16}{'recorded':>16}")
+        print(f"  callgrind, user-space instructions (no watchdog){'plain':>10}{'recorded':>16}")
         print(f"  {'with the workload':43}{ins.plain:>16,}{ins.recorded:>16,}")
         print(f"  {'empty workload (start-up, loop, exit)':43}"
               f"{ins.plain_empty:>16,}{ins.recorded_empty:>16,}")  # fmt: skip
