@@ -294,6 +294,42 @@ def test_a_loop_in_a_thread_that_outlives_the_script_is_recorded_to_its_end(tmp_
     assert "".join(o.text for o in model.output) == plain.stdout
 
 
+def test_a_forked_child_ends_as_under_python_and_loopviz_speaks_once(tmp_path):
+    _write(
+        tmp_path,
+        "forks.py",
+        """
+        import asyncio, os, sys
+
+        async def work(who):
+            for _ in range(3):
+                await asyncio.sleep(0)
+            print(who, "done", flush=True)
+
+        for ending in ("sys.exit(3)", "os._exit(4)"):
+            pid = os.fork()
+            if pid == 0:
+                asyncio.run(work("child"))
+                exec(ending)
+            print("child", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+        asyncio.run(work("parent"))
+        """,
+    )
+    trace = tmp_path / "out.lvtrace"
+    plain = _run([*PYTHON, "forks.py"], tmp_path)
+    recorded = _run(_record_command(trace, "forks.py", quiet=False), tmp_path)
+    assert (recorded.returncode, recorded.stdout) == (plain.returncode, plain.stdout)
+    assert plain.stdout == "child done\nchild 3\nchild done\nchild 4\nparent done\n"
+    assert recorded.stderr == f"loopviz: trace written to {trace}\n"
+    model = Model.load(trace)
+    assert model.exit_status == 0
+    assert [len(task.steps) for task in model.tasks if task.coro == "work"] == [4]
+    children = sorted(tmp_path.glob("out.fork-*.lvtrace"))
+    assert len(children) == 2
+    for child in children:
+        assert [len(task.steps) for task in Model.load(child).tasks if task.coro == "work"] == [4]
+
+
 def test_text_printed_as_the_interpreter_shuts_down_is_printed_as_under_python(tmp_path):
     _write(
         tmp_path,

@@ -119,6 +119,7 @@ class Agent:
         tell: TextIO | None = None,
     ) -> None:
         self.trace_path = trace_path
+        self.pid = os.getpid()  # a forked child inherits the agent, not its trace
         self.keep_uvloop = keep_uvloop
         self.block_ms = block_ms
         self.recorder = core.Recorder(core.FileSink(trace_path), {"argv": argv})
@@ -155,7 +156,9 @@ class Agent:
     def finish(self, status: int | None = None, detail: str = "") -> None:
         """Flush output and loops, record how the program ended (`status`, or what `ended`
         said), close the trace, and tell where it is (once)."""
-        if self.finished:
+        if self.finished or os.getpid() != self.pid:
+            # A forked child ending: the recorder stopped writing the parent's trace at the
+            # fork (its own loops record into a file of its own), and it is not loopviz's say.
             return
         self.finished = True
         if status is None:
