@@ -43,3 +43,21 @@ def run_recorded():
 
 
 requires_eager = pytest.mark.skipif(sys.version_info < (3, 12), reason="eager tasks are 3.12+")
+
+
+# Tests that need more than pyproject's default time limit (120 s), by node id (parameters left
+# out), with theirs in seconds, for files whose owners have yet to write @pytest.mark.timeout(N)
+# on the test itself (a marker there wins over this table).
+LONGER_LIMITS = {
+    # 90-140 s on a busy 2-core machine: the viewer's UI thread waits for the ingest thread,
+    # which holds the model's lock while it takes in 50 MB of output
+    "tests/tui/test_live_programs.py::"
+    "test_a_program_printing_megabytes_keeps_the_viewer_alive": 600,
+}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        limit = LONGER_LIMITS.get(item.nodeid.partition("[")[0])
+        if limit is not None and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(limit))
