@@ -15,7 +15,9 @@ demo: $(BIN)/loopviz
 	$(BIN)/loopviz step -o demo.lvtrace examples/hello.py
 
 # Lint once, then the suite (and CPython's asyncio tests under the recorder) on every
-# Python 3.11+ that pyenv provides, or on python3 alone where there is no pyenv.
+# Python 3.11+ that pyenv provides (or python3 alone where there is no pyenv), and on 3.14 and
+# 3.15 from ../shared/tools/sid-python once its root is set up (.ci/run does that); a table at
+# the end says how each went. Each test has a time limit, and so does each Python's whole run.
 test: $(BIN)/loopviz
 	$(BIN)/ruff check visualizer tests benchmarks scripts examples
 	$(BIN)/ruff format --check visualizer tests benchmarks scripts examples
