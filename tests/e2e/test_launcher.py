@@ -378,6 +378,16 @@ def test_the_program_runs_in_a_main_module_like_pythons(tmp_path, how):
     assert plain.returncode == 0 and "'__name__', 'str', '__main__'" in plain.stdout
 
 
+def test_the_interpreters_options_are_the_programs(tmp_path):
+    _write(tmp_path, "flags.py", "import sys; print(sys.flags, sys.warnoptions, sys._xoptions)")
+    options = ["-X", "dev", "-O", "-W", "error::ResourceWarning"]
+    plain = _run([*PYTHON, *options, "flags.py"], tmp_path)
+    recorded = _run([*PYTHON, *options, *LOOPVIZ[1:], "record", "-q", "-o", "T", "flags.py"],
+                    tmp_path)  # fmt: skip
+    assert (recorded.returncode, recorded.stdout) == (plain.returncode, plain.stdout)
+    assert "dev_mode=True" in plain.stdout and "optimize=1" in plain.stdout
+
+
 # -- what the program's command line is --------------------------------------------------------
 
 
