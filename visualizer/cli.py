@@ -175,7 +175,7 @@ def _parser() -> argparse.ArgumentParser:
         "loop, an exception never retrieved, a task destroyed while pending, tasks pending at "
         "shutdown, a coroutine never awaited, a long scheduling delay, a task spinning on "
         "sleep(0), a task that never yielded. Exit status 0 when nothing fires, 1 when a rule "
-        "does, 2 on bad input.",
+        "does, 2 on bad input or a trace with no recorded event loop (nothing was checked).",
     )
     check.add_argument("trace", metavar="FILE", nargs="?",
                        help="a trace written by 'loopviz record', 'run' or 'step'")  # fmt: skip
@@ -587,9 +587,13 @@ def _check(args: argparse.Namespace) -> int:
     if args.trace is None:
         raise UsageError("check needs a trace: loopviz check FILE")
     settings = _settings(args)
-    from .model import Model
+    from .model import NO_LOOP, Model
 
     model = Model.load(args.trace)
+    if not model.loops:
+        # Nothing was checked: a CI gate must not pass on a trace that holds nothing.
+        print(f"{PROG}: error: {args.trace}: {NO_LOOP}; nothing to check", file=sys.stderr)
+        return 2
     findings = diagnose(model, settings)
     if args.json:
         import json
