@@ -378,6 +378,18 @@ def test_the_program_runs_in_a_main_module_like_pythons(tmp_path, how):
     assert plain.returncode == 0 and "'__name__', 'str', '__main__'" in plain.stdout
 
 
+@pytest.mark.parametrize("script", ["linked_dir/where.py", "linked.py"])
+def test_a_symlinked_script_sees_the_path_python_gives_it(tmp_path, script):
+    (tmp_path / "real").mkdir()
+    _write(tmp_path / "real", "where.py", "import sys; print(sys.path[0], __file__, sys.argv)")
+    (tmp_path / "linked_dir").symlink_to("real")
+    (tmp_path / "linked.py").symlink_to("real/where.py")
+    plain = _run([*PYTHON, script], tmp_path)
+    recorded = _run(_record_command(tmp_path / "out.lvtrace", script), tmp_path)
+    assert (recorded.returncode, recorded.stdout) == (plain.returncode, plain.stdout)
+    assert plain.stdout.startswith(f"{tmp_path / 'real'} ")
+
+
 def test_the_interpreters_options_are_the_programs(tmp_path):
     _write(tmp_path, "flags.py", "import sys; print(sys.flags, sys.warnoptions, sys._xoptions)")
     options = ["-X", "dev", "-O", "-W", "error::ResourceWarning"]

@@ -415,7 +415,7 @@ def run(
         steering.start()
     if module is None:
         sys.argv = argv
-        path0 = os.path.dirname(os.path.abspath(target))
+        path0 = os.path.dirname(os.path.realpath(target))  # as python: symlinks resolved
     else:
         sys.argv = [module, *args]
         path0 = os.getcwd()
