@@ -14,6 +14,7 @@ on a thread of its own.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 import threading
 from typing import Any
@@ -36,24 +37,54 @@ else:
 
 
 class Watchdog:
-    """Watches the recorder's loops; `start` it once, `stop` it at the end."""
+    """Watches the recorder's loops; `start` it once, `stop` it at the end.
+
+    Its thread is stopped across ``os.fork()`` and started again in the parent: the child gets
+    no thread caught holding a lock, and (3.14+) Python's "multi-threaded, use of fork() may
+    lead to deadlocks" warning does not fire for a program that has no thread of its own. 3.12
+    and 3.13 check for threads after the fork hooks have run: they still warn.
+    """
 
     def __init__(self, recorder: core.Recorder, threshold: float = 0.1) -> None:
         self.recorder = recorder
         self.threshold = threshold
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="loopviz-watchdog", daemon=True)
+        self._stopped = False
+        self._halt = threading.Event()  # the running thread's own: set to end that thread
+        self._thread: threading.Thread | None = None
         # id(loop) -> (the buffer seen, its length, seconds it has not changed, last sample at)
         self._seen: dict[int, tuple[Any, int, float, float]] = {}
 
     def start(self) -> None:
-        self._thread.start()
+        self._stopped = False
+        self._launch()
+        _running.add(self)
 
     def stop(self) -> None:
-        self._stop.set()
+        self._stopped = True
+        self._halt.set()
+        _running.discard(self)
 
-    def _run(self) -> None:
-        while not self._stop.wait(INTERVAL):
+    def _launch(self) -> None:
+        self._halt = halt = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(halt,), name="loopviz-watchdog", daemon=True
+        )
+        self._thread.start()
+
+    def _pause(self) -> None:
+        """Before a fork: end the thread, and wait for it (a look takes well under a second)."""
+        self._halt.set()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(1.0)
+
+    def _resume(self) -> None:
+        """After a fork, in the parent: a new thread, unless stopped meanwhile."""
+        if not self._stopped:
+            self._launch()
+
+    def _run(self, halt: threading.Event) -> None:
+        while not halt.wait(INTERVAL):
             try:
                 self.look()
             except Exception:
@@ -98,3 +129,25 @@ class Watchdog:
         ident, label = (0, "") if task is None else (id(task), waits.task_label(task))
         self.recorder.emit(schema.STACK, core.clock(), source, int(stuck * 1e9), ident, label,
                            "\n".join(lines))  # fmt: skip
+
+
+_running: set[Watchdog] = set()  # started and not stopped, in this process
+
+
+def _before_fork() -> None:
+    for dog in list(_running):
+        dog._pause()
+
+
+def _after_fork_in_parent() -> None:
+    for dog in list(_running):
+        dog._resume()
+
+
+def _after_fork_in_child() -> None:
+    _running.clear()  # the parent's watchdogs: their threads did not come along
+
+
+os.register_at_fork(
+    before=_before_fork, after_in_parent=_after_fork_in_parent, after_in_child=_after_fork_in_child
+)
