@@ -195,11 +195,6 @@ class _OwnLoop(asyncio.SelectorEventLoop):
     """A program's own loop class."""
 
 
-class _OwnPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[name-defined,misc]
-    def new_event_loop(self) -> asyncio.AbstractEventLoop:
-        return _OwnLoop()
-
-
 def _every_way_to_make_a_loop(main: Any) -> list[str]:
     """Run `main` on loops made each way a program can make one; what main returned each time."""
     results = []
@@ -214,8 +209,13 @@ def _every_way_to_make_a_loop(main: Any) -> list[str]:
         loop.close()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # policies, on 3.14+
+
+        class OwnPolicy(asyncio.DefaultEventLoopPolicy):  # type: ignore[name-defined,misc]
+            def new_event_loop(self) -> asyncio.AbstractEventLoop:
+                return _OwnLoop()
+
         previous = asyncio.get_event_loop_policy()
-        asyncio.set_event_loop_policy(_OwnPolicy())
+        asyncio.set_event_loop_policy(OwnPolicy())
         try:
             results.append(asyncio.run(main()))
         finally:
