@@ -417,8 +417,6 @@ def _check_target(module: str | None, program: list[str], command: str = "record
         script = program[0]
         if not os.path.exists(script):
             raise UsageError(f"cannot find script {script!r}")
-        if os.path.isdir(script):
-            raise UsageError(f"{script!r} is a directory; give a .py file or use -m MODULE")
 
 
 def _record(args: argparse.Namespace) -> NoReturn:

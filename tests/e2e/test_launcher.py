@@ -15,6 +15,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import zipapp
 from collections.abc import Callable
 from pathlib import Path
 
@@ -376,6 +377,35 @@ def test_the_program_runs_in_a_main_module_like_pythons(tmp_path, how):
         plain.stderr,
     )
     assert plain.returncode == 0 and "'__name__', 'str', '__main__'" in plain.stdout
+
+
+@pytest.mark.parametrize("target", ["app", "app.pyz", "empty_dir"])
+def test_a_directory_or_zip_file_runs_its_main_as_under_python(tmp_path, target):
+    (tmp_path / "app").mkdir()
+    _write(
+        tmp_path / "app",
+        "__main__.py",
+        """
+        import asyncio, sys
+        print(sys.argv, sys.path[0], __name__, __file__, __spec__.name)
+        asyncio.run(asyncio.sleep(0))
+        """,
+    )
+    zipapp.create_archive(tmp_path / "app", tmp_path / "app.pyz", "/usr/bin/env python3")
+    (tmp_path / "empty_dir").mkdir()
+    trace = tmp_path / "out.lvtrace"
+    plain = _run([*PYTHON, target, "arg"], tmp_path)
+    recorded = _run(_record_command(trace, target, "arg"), tmp_path)
+    assert (recorded.returncode, recorded.stdout, recorded.stderr) == (
+        plain.returncode,
+        plain.stdout,
+        plain.stderr,
+    )
+    if target == "empty_dir":
+        assert plain.returncode == 1 and "can't find '__main__' module" in plain.stderr
+    else:
+        assert plain.stdout.startswith(f"['{target}', 'arg'] {tmp_path / target} __main__ ")
+        assert Model.load(trace).loops
 
 
 @pytest.mark.parametrize("script", ["linked_dir/where.py", "linked.py"])

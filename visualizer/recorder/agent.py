@@ -413,16 +413,19 @@ def run(
         steering.commands["cancel"] = actions.cancel
         steering.commands["dump"] = actions.dump
         steering.start()
-    if module is None:
-        sys.argv = argv
-        path0 = os.path.dirname(os.path.realpath(target))  # as python: symlinks resolved
+    sys.argv = argv if module is None else [module, *args]
+    runs_main = module is None and _holds_main(target)  # python dir/ or python app.pyz
+    if runs_main:
+        _set_path0(os.path.abspath(target), always=True)
+    elif module is None:
+        _set_path0(os.path.dirname(os.path.realpath(target)))  # as python: symlinks resolved
     else:
-        sys.argv = [module, *args]
-        path0 = os.getcwd()
-    if not sys.flags.safe_path:  # python -P puts neither there
-        sys.path[0] = path0
+        _set_path0(os.getcwd())
     try:
-        if module is None:
+        if runs_main:
+            _empty_main()
+            runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore[attr-defined]
+        elif module is None:
             _run_script(os.path.abspath(target))
         else:
             _run_module(module)
@@ -437,6 +440,29 @@ def run(
         # finished: threads joined, atexit functions run) without printing it a second time.
         sys.excepthook = _printed
         raise
+
+
+def _holds_main(path: str) -> bool:
+    """Whether python would run `path` as a directory or zip file holding ``__main__.py``."""
+    if os.path.isdir(path):
+        return True
+    import zipimport
+
+    try:
+        zipimport.zipimporter(path)
+    except (zipimport.ZipImportError, OSError):
+        return False
+    return True
+
+
+def _set_path0(path: str, *, always: bool = False) -> None:
+    """Make `path` the program's sys.path[0], where python would have put it: in place of the
+    bootstrap's (python -c put the current directory there), or, under python -P, nowhere,
+    unless `always` (a directory or zip file to run is put there even then)."""
+    if not sys.flags.safe_path:
+        sys.path[0] = path
+    elif always:
+        sys.path.insert(0, path)
 
 
 def _printed(*exc_info: object) -> None:
