@@ -22,6 +22,7 @@ import json
 import os
 import re
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -112,11 +113,13 @@ def _ratio(figures: dict[str, Any], key: str) -> str:
 
 
 def _wall(figures: dict[str, Any]) -> str:
-    """The wall ratio (of the medians) and the range of the per-pair ratios: how noisy it was."""
+    """The wall ratio (of the medians), and the median and range of the per-pair ratios: the
+    further apart those are, the noisier the machine was."""
     pairs = figures.get("wall_pairs")
     if not pairs:
         return "n/a"
-    return f"{figures['wall_ratio']:.2f}x ({min(pairs):.2f}-{max(pairs):.2f})"
+    mid = statistics.median(pairs)
+    return f"{figures['wall_ratio']:.2f}x ({mid:.2f}x, {min(pairs):.2f}-{max(pairs):.2f})"
 
 
 def _mark(value: float | None, budget: float) -> str:
@@ -125,13 +128,14 @@ def _mark(value: float | None, budget: float) -> str:
 
 def format_table(rows: list[dict[str, Any]]) -> str:
     head = (
-        f"{'Python':8} {'storm wall':>20} {'storm Ir':>9} {'Ir/step':>13} "
-        f"{'echo wall':>20} {'echo Ir':>9} {'Ir/round trip':>15} {'start-up':>9}"
+        f"{'Python':8} {'storm wall':>27} {'storm Ir':>9} {'Ir/step':>13} "
+        f"{'echo wall':>27} {'echo Ir':>9} {'Ir/round trip':>15} {'start-up':>9}"
     )
     lines = [
         f"budgets: storm <= {STORM_BUDGET}x, echo <= {ECHO_BUDGET}x (aim {ECHO_AIM}x), "
         f"start-up <= {STARTUP_BUDGET} s over python; wall = whole-process ratio of the medians "
-        "(per-pair min-max), Ir = marginal callgrind instruction ratio, ! = over budget",
+        "(median per-pair ratio, min-max), Ir = marginal callgrind instruction ratio, "
+        "! = over budget",
         head,
         "-" * len(head),
     ]
@@ -147,10 +151,10 @@ def format_table(rows: list[dict[str, Any]]) -> str:
         start = "n/a" if startup is None else f"{startup:.3f} s"
         lines.append(
             f"{row.get('python', '?'):8} "
-            f"{_wall(storm) + _mark(storm.get('wall_ratio'), STORM_BUDGET):>20} "
+            f"{_wall(storm) + _mark(storm.get('wall_ratio'), STORM_BUDGET):>27} "
             f"{_ratio(storm, 'ir_ratio') + _mark(storm.get('ir_ratio'), STORM_BUDGET):>9} "
             f"{per_step:>13} "
-            f"{_wall(echo) + _mark(echo.get('wall_ratio'), ECHO_BUDGET):>20} "
+            f"{_wall(echo) + _mark(echo.get('wall_ratio'), ECHO_BUDGET):>27} "
             f"{_ratio(echo, 'ir_ratio') + _mark(echo.get('ir_ratio'), ECHO_BUDGET):>9} "
             f"{per_trip:>15} "
             f"{start + _mark(startup, STARTUP_BUDGET):>9}"
