@@ -353,6 +353,12 @@ def _run_script(path: str) -> None:
     exec(code, vars(main))
 
 
+def _run_main() -> None:
+    """Run the ``__main__`` module of sys.path[0] (a directory or zip file) as python does."""
+    _empty_main()
+    runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore[attr-defined]
+
+
 def _run_module(name: str) -> None:
     """Run a module as ``python -m name`` does, with the function python uses for it: in
     ``__main__``, and "No module named ..." as python says it."""
@@ -414,21 +420,9 @@ def run(
         steering.commands["dump"] = actions.dump
         steering.start()
     sys.argv = argv if module is None else [module, *args]
-    runs_main = module is None and _holds_main(target)  # python dir/ or python app.pyz
-    if runs_main:
-        _set_path0(os.path.abspath(target), always=True)
-    elif module is None:
-        _set_path0(os.path.dirname(os.path.realpath(target)))  # as python: symlinks resolved
-    else:
-        _set_path0(os.getcwd())
+    program = _program(module, target)
     try:
-        if runs_main:
-            _empty_main()
-            runpy._run_module_as_main("__main__", alter_argv=False)  # type: ignore[attr-defined]
-        elif module is None:
-            _run_script(os.path.abspath(target))
-        else:
-            _run_module(module)
+        program()
     except SystemExit as exc:
         agent.ended(_exit_status(exc.code), "")
         raise
@@ -440,6 +434,19 @@ def run(
         # finished: threads joined, atexit functions run) without printing it a second time.
         sys.excepthook = _printed
         raise
+
+
+def _program(module: str | None, target: str) -> Callable[[], None]:
+    """What runs the program as python would run it (python -m module, python dir/ or python
+    app.pyz, python script.py), once sys.path[0] is where python would have put it."""
+    if module is not None:
+        _set_path0(os.getcwd())
+        return lambda: _run_module(module)
+    if _holds_main(target):
+        _set_path0(os.path.abspath(target), always=True)
+        return _run_main
+    _set_path0(os.path.dirname(os.path.realpath(target)))  # as python: symlinks resolved
+    return lambda: _run_script(os.path.abspath(target))
 
 
 def _holds_main(path: str) -> bool:
