@@ -312,7 +312,7 @@ def test_a_forked_child_ends_as_under_python_and_loopviz_speaks_once(tmp_path):
             if pid == 0:
                 asyncio.run(work("child"))
                 exec(ending)
-            print("child", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]))
+            print("child", os.waitstatus_to_exitcode(os.waitpid(pid, 0)[1]), flush=True)
         asyncio.run(work("parent"))
         """,
     )
