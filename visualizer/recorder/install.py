@@ -5,8 +5,8 @@ Every loop, however it is made: asyncio's own ``new_event_loop()``, ``asyncio.ru
 loop_factory=asyncio.SelectorEventLoop)``, a program's own policy or ``SelectorEventLoop``
 subclass, uvicorn's ``Runner(loop_factory=...)``. While recording is on, constructing any
 selector loop class makes an instance of its recording subclass instead (`loop.recording_class`:
-same name, module and repr), through a ``__new__`` on ``BaseSelectorEventLoop``. A policy could
-not see loops made without it, and 3.14 deprecates policies.
+same name, module and repr), through a ``__new__`` on ``BaseSelectorEventLoop`` (`hooks`). A
+policy could not see loops made without it, and 3.14 deprecates policies.
 """
 
 from __future__ import annotations
@@ -16,7 +16,6 @@ import atexit
 import contextlib
 import os
 import sys
-import threading
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from typing import Any
 
 from ..trace import schema
 from ..trace.format import encode_batch
-from . import core
-from .loop import RecordingEventLoop, recordable, recording_class
+from . import core, hooks
+from .loop import RecordingEventLoop, recording_class
 
 _POLICIES_DEPRECATED = sys.version_info >= (3, 14)
 
@@ -62,30 +61,6 @@ def _set_policy(policy: Any) -> None:
         asyncio.set_event_loop_policy(policy)
 
 
-_SELECTOR_LOOP = asyncio.selector_events.BaseSelectorEventLoop
-_hook_users = 0
-_hook_lock = threading.Lock()
-
-
-def _new_loop(cls: type, *args: Any, **kwargs: Any) -> Any:
-    """``BaseSelectorEventLoop.__new__`` while recording: a recording loop of the class asked."""
-    if recordable(cls):
-        cls = recording_class(cls)
-    return object.__new__(cls)
-
-
-def _hook_loops(on: bool) -> None:
-    """Turn recording of every new selector loop on (once per user) or off (when the last
-    user is gone)."""
-    global _hook_users
-    with _hook_lock:
-        _hook_users += 1 if on else -1
-        if on and _hook_users == 1:
-            _SELECTOR_LOOP.__new__ = staticmethod(_new_loop)  # type: ignore[assignment]
-        elif not on and _hook_users == 0 and "__new__" in vars(_SELECTOR_LOOP):
-            del _SELECTOR_LOOP.__new__
-
-
 def install(path: str | os.PathLike[str] | None = None) -> core.Recorder:
     """Record every event loop the process makes from now on (into `path`, or into memory).
 
@@ -99,7 +74,7 @@ def install(path: str | os.PathLike[str] | None = None) -> core.Recorder:
     core.set_current(recorder)
     if not _installed:
         _installed.append(recorder)
-        _hook_loops(True)
+        hooks.hook_loops(True)
     return recorder
 
 
@@ -109,23 +84,7 @@ _installed: list[core.Recorder] = []  # install() turns the hook on once, for go
 UVLOOP_REPLACED = "uvloop replaced by asyncio's loop for recording"
 
 
-def install_for_agent(
-    recorder: core.Recorder, *, keep_uvloop: bool = False, say: Callable[[str], None] | None = None
-) -> None:
-    """What ``loopviz record/run/step`` do before the program starts: record every selector
-    loop it makes into `recorder`, and (unless `keep_uvloop`) make uvloop's loop asyncio's.
-
-    `say` tells the person at the terminal, once, that uvloop was replaced.
-    """
-    core.set_current(recorder)
-    _hook_loops(True)
-    if not keep_uvloop:
-        _after_import("uvloop", lambda module: _replace_uvloop(module, recorder, say))
-
-
-def _replace_uvloop(
-    module: Any, recorder: core.Recorder, say: Callable[[str], None] | None
-) -> None:
+def replace_uvloop(module: Any, recorder: core.Recorder, say: Callable[[str], None] | None) -> None:
     """Make ``uvloop.Loop`` a recording asyncio loop. ``new_event_loop()``, ``run()`` (whose
     check is ``isinstance(loop, Loop)``), ``install()`` and ``EventLoopPolicy`` all make their
     loops through that module-level name, and so does uvicorn (``uvloop.new_event_loop``)."""
@@ -143,48 +102,6 @@ def _replace_uvloop(
     namespace = {"__init__": __init__, "__module__": base.__module__,
                  "__qualname__": base.__qualname__, "__doc__": base.__doc__}  # fmt: skip
     module.Loop = type(base.__name__, (base,), namespace)
-
-
-class _AfterImport:
-    """A meta path finder that runs `then(module)` once module `name` has been imported, so that
-    loopviz need not import it (a program that never imports uvloop pays nothing)."""
-
-    def __init__(self, name: str, then: Callable[[Any], None]) -> None:
-        self.name = name
-        self.then = then
-
-    def find_spec(self, fullname: str, path: Any = None, target: Any = None) -> Any:
-        if fullname != self.name:
-            return None
-        import importlib.util
-
-        with contextlib.suppress(ValueError):
-            sys.meta_path.remove(self)  # once, and not for the look-up just below
-        spec = importlib.util.find_spec(fullname)
-        loader = None if spec is None else spec.loader
-        if loader is None or not hasattr(loader, "exec_module"):
-            return spec
-        run_module = loader.exec_module
-        then = self.then
-
-        def exec_module(module: Any) -> None:
-            run_module(module)
-            try:
-                then(module)
-            except Exception:
-                pass  # recording is the worse for it, never the program
-
-        loader.exec_module = exec_module
-        return spec
-
-
-def _after_import(name: str, then: Callable[[Any], None]) -> None:
-    """Run `then(module)` when `name` is imported, or now if it already is."""
-    module = sys.modules.get(name)
-    if module is not None:
-        then(module)
-    else:
-        sys.meta_path.insert(0, _AfterImport(name, then))
 
 
 @dataclass
@@ -219,11 +136,11 @@ def record(
     else:
         recorder = core.Recorder(core.MemorySink(limit))
     previous_recorder = core.set_current(recorder)
-    _hook_loops(True)
+    hooks.hook_loops(True)
     try:
         yield Recording(recorder, None if path is None else os.fspath(path))
     finally:
-        _hook_loops(False)
+        hooks.hook_loops(False)
         core.set_current(previous_recorder)
         recorder.flush()
         if path is not None:

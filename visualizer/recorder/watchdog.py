@@ -13,27 +13,32 @@ on a thread of its own.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import sys
 import threading
 from typing import Any
 
 from ..trace import schema
-from . import core, waits
+from . import core
 
 INTERVAL = 0.025  # seconds between looks
 THRESHOLD_MS = 100.0  # a handle this long is sampled (loopviz's --max-block-ms)
 STACK_DEPTH = 40  # frames kept, innermost ones
 
-if sys.version_info >= (3, 14):
-    # C tasks keep the current task in each thread's state (`_current_tasks` stays empty), and
-    # `current_task(loop)` looks for the thread running `loop` when it is not the caller's.
-    current_task_of = asyncio.current_task
-else:
+
+def current_task_of(loop: Any) -> Any:
+    """The task whose step `loop` is running (None for a plain callback), read from another
+    thread. Imported here, not at the top: a program that never imports asyncio runs under the
+    agent without it (start-up budget)."""
+    import asyncio
+
+    if sys.version_info >= (3, 14):
+        # C tasks keep the current task in each thread's state (`_current_tasks` stays empty),
+        # and `current_task(loop)` looks for the thread running `loop` when not the caller's.
+        return asyncio.current_task(loop)
     # `current_task(loop)` reads this same dict (the C one, re-exported by asyncio.tasks); read
     # it directly: one dict lookup, atomic under the GIL, from any thread.
-    current_task_of = asyncio.tasks._current_tasks.get  # type: ignore[attr-defined]
+    return asyncio.tasks._current_tasks.get(loop)  # type: ignore[attr-defined]
 
 
 class Watchdog:
@@ -119,6 +124,8 @@ class Watchdog:
         frame = sys._current_frames().get(thread)
         if frame is None:
             return
+        from . import waits  # asyncio is imported by now: a loop is stuck
+
         # the task whose step it is (None for a plain callback): asyncio's own record of it
         task = current_task_of(loop)
         lines: list[str] = []
