@@ -77,7 +77,7 @@ def test_keep_uvloop_keeps_it_and_says_nothing_was_recorded(tmp_path: Path):
     proc, model = _record(tmp_path, UVLOOP_PROGRAM, "--keep-uvloop")
     assert (proc.returncode, proc.stdout) == (0, plain.stdout)
     assert not model.loops and not model.tasks
-    assert "no asyncio event loop that loopviz recorded" in proc.stderr
+    assert "no asyncio event loop was recorded" in proc.stderr
     check = subprocess.run(
         [*LOOPVIZ, "check", str(tmp_path / "prog.lvtrace")],
         capture_output=True, text=True, timeout=60,

@@ -1,6 +1,7 @@
 """Pure data rebuilt from a trace: tasks, loops, output. No Textual here."""
 
-from .replay import NO_LOOP, Model
+from ..trace.schema import NO_LOOP
+from .replay import Model
 from .series import Activity, LoopSeries, value_at
 from .state import Loop, Origin, Scheduled, State, Step, Task
 from .timeindex import Event, LoopAt, Snapshot, TaskAt

@@ -849,13 +849,6 @@ def _ignore(r: Record) -> None:
     """Records the model has nothing to take from (process records in a loop's source)."""
 
 
-# What every view says of a trace without a recorded loop (it holds no tasks, nothing to check).
-NO_LOOP = (
-    "no asyncio event loop was recorded: the program made none, or only loops loopviz cannot "
-    "record (uvloop kept with --keep-uvloop, a loop class with its own _run_once)"
-)
-
-
 class Model:
     """Everything a trace says, replayed: tasks, loops, output, marks, errors, how it ended."""
 

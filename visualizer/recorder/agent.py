@@ -197,8 +197,7 @@ class Agent:
         else:
             lines = [f"trace written to {self.trace_path}"]
         if recorder.loops_made == 0:
-            lines.append("the program made no asyncio event loop that loopviz recorded; "
-                         "the trace holds no tasks")  # fmt: skip
+            lines.append(schema.NO_LOOP)
         return lines
 
     def _say(self, *lines: str) -> None:

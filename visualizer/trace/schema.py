@@ -185,6 +185,13 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
 }
 
 
+# What every view says of a trace without a recorded loop (it holds no tasks, nothing to check).
+NO_LOOP: Final = (
+    "no asyncio event loop was recorded: the program made none, or only loops loopviz cannot "
+    "record (uvloop kept with --keep-uvloop, a loop class with its own _run_once)"
+)
+
+
 ARITY: Final[dict[int, int]] = {kind: len(fields) for kind, fields in FIELDS.items()}
 # Fields that hold text inline; every other field is an int (string ids included).
 STR_FIELDS: Final = frozenset({"text", "detail", "name"})
