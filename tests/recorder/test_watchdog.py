@@ -75,41 +75,12 @@ def test_the_watchdog_goes_on_after_a_fork_and_the_child_inherits_no_thread(tmp_
     # the parent's watchdog thread was started again after the fork: the block is sampled
     assert len(model.stacks) >= 2
     assert {sample.where.rpartition("/")[2] for sample in model.stacks} == {"prog.py:5 in crunch"}
-    # It was not running at the fork, so os.fork() (3.12+) warns about threads only where this
-    # Python counts them after the fork hooks, which started it again (3.13.0 does; 3.12.1,
-    # 3.14 and 3.15 do not): exactly as for a thread stopped and started again by such hooks.
-    warned = FORK_WARNING in stderr
-    assert warned == _warns_after_the_fork_hooks(tmp_path), stderr
-
-
-FORK_WARNING = "multi-threaded, use of fork() may lead to deadlocks"
-
-
-def _warns_after_the_fork_hooks(tmp_path: Path) -> bool:
-    """Whether os.fork() warns about a thread that its before-hook stopped and its
-    after_in_parent hook started again (plain Python, no loopviz)."""
-    script = tmp_path / "control.py"
-    script.write_text(
-        "import os, threading\n"
-        "halt = threading.Event()\n"
-        "def start():\n"
-        "    global thread\n"
-        "    halt.clear()\n"
-        "    thread = threading.Thread(target=halt.wait, daemon=True)\n"
-        "    thread.start()\n"
-        "def stop():\n"
-        "    halt.set()\n"
-        "    thread.join()\n"
-        "start()\n"
-        "os.register_at_fork(before=stop, after_in_parent=start)\n"
-        "pid = os.fork()\n"
-        "if pid == 0:\n"
-        "    os._exit(0)\n"
-        "os.waitpid(pid, 0)\n"
-    )
-    done = subprocess.run([sys.executable, "-W", "always::DeprecationWarning", str(script)],
-                          check=True, capture_output=True, text=True, timeout=60)  # fmt: skip
-    return FORK_WARNING in done.stderr
+    # It was not running at the fork. 3.14+ count the threads for their "multi-threaded,
+    # use of fork()" warning before forking: none, as under python. 3.12 and 3.13 count them
+    # after the fork hooks, which started it again: they may warn (3.13.0 does; 3.12.1 when the
+    # new thread has registered by then); before 3.12 there is no such warning.
+    if not (3, 12) <= sys.version_info < (3, 14):
+        assert "multi-threaded, use of fork() may lead to deadlocks" not in stderr, stderr
 
 
 def test_short_handles_and_long_waits_are_not_sampled(tmp_path):

@@ -47,7 +47,7 @@ class Watchdog:
     Its thread is stopped across ``os.fork()`` and started again in the parent: the child gets
     no thread caught holding a lock, and (3.14+) Python's "multi-threaded, use of fork() may
     lead to deadlocks" warning does not fire for a program that has no thread of its own. 3.12
-    and 3.13 check for threads after the fork hooks have run: they still warn.
+    and 3.13 count threads after the fork hooks have run: they may still warn.
     """
 
     def __init__(self, recorder: core.Recorder, threshold: float = 0.1) -> None:
