@@ -44,10 +44,13 @@ def current_task_of(loop: Any) -> Any:
 class Watchdog:
     """Watches the recorder's loops; `start` it once, `stop` it at the end.
 
-    Its thread is stopped across ``os.fork()`` and started again in the parent: the child gets
-    no thread caught holding a lock, and (3.14+) Python's "multi-threaded, use of fork() may
-    lead to deadlocks" warning does not fire for a program that has no thread of its own. 3.12
-    and 3.13 count threads after the fork hooks have run: they may still warn.
+    Its thread is stopped across ``os.fork()`` and started again in the parent, so the child
+    gets no thread caught holding a lock, and a program with no thread of its own gets no
+    "multi-threaded, use of fork() may lead to deadlocks" warning (3.12+) that python would not
+    give. 3.14+ count the threads before the fork hooks run: the thread starts again at once.
+    3.12 and 3.13 count them after: it starts again when a loop next writes its records (within
+    0.1 s of a running loop's next iteration), so a handle that forks and then blocks on is not
+    sampled there.
     """
 
     def __init__(self, recorder: core.Recorder, threshold: float = 0.1) -> None:
@@ -68,6 +71,9 @@ class Watchdog:
         self._stopped = True
         self._halt.set()
         _running.discard(self)
+        write = vars(self.recorder).get("write")
+        if getattr(write, "__name__", "") == "write_then_resume":
+            del self.recorder.write  # a resume after a fork was still to come: not any more
 
     def _launch(self) -> None:
         self._halt = halt = threading.Event()
@@ -85,8 +91,33 @@ class Watchdog:
 
     def _resume(self) -> None:
         """After a fork, in the parent: a new thread, unless stopped meanwhile."""
-        if not self._stopped:
+        if self._stopped:
+            return
+        if _THREADS_COUNTED_AFTER_FORK_HOOKS:
+            self._resume_at_next_write()
+        else:
             self._launch()
+
+    def _resume_at_next_write(self) -> None:
+        """Start the thread from the recorder's next write: after os.fork() has returned (and
+        counted threads). The recorder's own method again from then on: it costs nothing."""
+        recorder = self.recorder
+        write = type(recorder).write
+        parent = os.getpid()
+
+        def write_then_resume(*args: Any, **kwargs: Any) -> Any:
+            vars(recorder).pop("write", None)
+            with _resume_lock:
+                thread = self._thread
+                if (
+                    os.getpid() == parent
+                    and self in _running
+                    and (thread is None or not thread.is_alive())
+                ):
+                    self._launch()
+            return write(recorder, *args, **kwargs)
+
+        recorder.write = write_then_resume  # type: ignore[method-assign]
 
     def _run(self, halt: threading.Event) -> None:
         while not halt.wait(INTERVAL):
@@ -139,6 +170,10 @@ class Watchdog:
 
 
 _running: set[Watchdog] = set()  # started and not stopped, in this process
+_resume_lock = threading.Lock()
+# os.fork()'s "multi-threaded" warning (3.12+) counts threads after the after-fork hooks on 3.12
+# and 3.13, before the fork on 3.14+
+_THREADS_COUNTED_AFTER_FORK_HOOKS = (3, 12) <= sys.version_info < (3, 14)
 
 
 def _before_fork() -> None:
