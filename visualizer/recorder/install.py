@@ -15,7 +15,6 @@ import asyncio
 import atexit
 import contextlib
 import os
-import sys
 import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,8 +24,6 @@ from ..trace import schema
 from ..trace.format import encode_batch
 from . import core, hooks
 from .loop import RecordingEventLoop, recording_class
-
-_POLICIES_DEPRECATED = sys.version_info >= (3, 14)
 
 
 def loop_factory() -> RecordingEventLoop:
@@ -45,20 +42,6 @@ class RecordingEventLoopPolicy(_default_policy_class()):  # type: ignore[misc]
     """The default policy, except that every new loop is a RecordingEventLoop."""
 
     _loop_factory = RecordingEventLoop
-
-
-def _get_policy() -> Any:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return asyncio.get_event_loop_policy()
-
-
-def _set_policy(policy: Any) -> None:
-    if _POLICIES_DEPRECATED:
-        # Set it the way asyncio does internally, so the program sees no DeprecationWarning.
-        asyncio.events._event_loop_policy = policy  # type: ignore[attr-defined]
-    else:
-        asyncio.set_event_loop_policy(policy)
 
 
 def install(path: str | os.PathLike[str] | None = None) -> core.Recorder:
