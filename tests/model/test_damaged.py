@@ -164,3 +164,22 @@ def test_a_forged_queue_length_cannot_make_the_viewer_allocate_without_end() -> 
     model.feed_all([*batches[:which], forged])
     assert len(model._replays[tb[0]].queue) <= MAX_QUEUE
     _use(model)
+
+
+def test_a_step_done_with_an_outcome_no_recorder_writes_is_a_trace_error() -> None:
+    _, batches = _recorded()
+    batches = copy.deepcopy(batches)
+    for batch in batches:
+        if batch[0] == 0:
+            continue
+        tb, starts = layout(batch)
+        done = [at for at in starts if tb[at] == schema.STEP_DONE]
+        if done:
+            batch[done[0] + 4] = 3  # kind, t, task, qlen, outcome
+            break
+    else:
+        pytest.fail("the recorded program has no finished task step")
+    model = Model()
+    with pytest.raises(TraceError, match=r"unknown outcome \(3\)"):
+        model.feed_all(batches)
+    _use(model)

@@ -552,7 +552,10 @@ class _LoopReplay:
 
     def _on_step_done(self, r: Record) -> None:
         _, t, _, _, outcome, detail = r
-        task = self.step(OUTCOME_STATES[outcome], FINISHED, 0, r)
+        state = OUTCOME_STATES.get(outcome)
+        if state is None:  # a well-formed record no recorder writes: the trace is damaged
+            raise TraceError(f"a task's step ended with an unknown outcome ({outcome!r})")
+        task = self.step(state, FINISHED, 0, r)
         if task.ended is None:
             self._note_alive(t, -1)
         task.ended, task.outcome = t, outcome
