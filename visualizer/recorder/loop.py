@@ -19,6 +19,7 @@ only when a task waits on something, finishes, or is new.
 from __future__ import annotations
 
 import asyncio
+import gc
 import heapq
 import itertools
 import sys
@@ -53,6 +54,7 @@ class _NoLoop(asyncio.AbstractEventLoop):
         return False
 
 
+_get_referents = gc.get_referents
 _FUTURE_ITER = type(asyncio.Future(loop=_NoLoop()).__await__())
 # get_coro() of a finished eager task returns NULL without an exception on 3.12.0-3.12.4
 # (gh-122332): the interpreter crashes.
@@ -61,6 +63,7 @@ _GET_CORO_UNSAFE = (3, 12) <= sys.version_info < (3, 12, 5)
 _MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES
 _MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
 _MAX_TIMEOUT = base_events.MAXIMUM_SELECT_TIMEOUT
+_WHATS_MAX = 4096
 _WOKE_FLUSH_NS = 1_000_000  # a select that waited longer than this is followed by a flush
 QUEUED_MAX = 200  # the most ready handles a PAUSED record describes
 GONE_KEPT = 64  # ids of collected tasks remembered, for the errors their finalizers report
@@ -101,7 +104,7 @@ class _State:
     __slots__ = (
         "rec", "src", "buf", "lock", "last_flush", "strings", "sid", "sites", "tasks",
         "names", "cancels", "timers", "timer_seq", "sleeps", "closed", "fresh", "offset",
-        "waits", "codes", "on_gone", "gate", "waiting", "gone",
+        "waits", "codes", "several", "whats", "on_gone", "gate", "waiting", "gone",
     )  # fmt: skip
 
     def __init__(self, recorder: core.Recorder, owner: Any) -> None:
@@ -124,10 +127,14 @@ class _State:
         self.closed = False
         self.fresh: list[int] = []  # tasks created this iteration: names are read once more
         self.offset = 0
-        # await chain, as (id(code), f_lasti) pairs -> (primitive, its frame, site, chain);
+        # await chain, as id(code) each followed by f_lasti where `several` says so
+        # -> (primitive, its frame, site, chain, where its I/O wait's fd is read from);
         # `codes` keeps those code objects alive, so their ids can't be reused while cached.
-        self.waits: dict[tuple[int, ...], tuple[int, int, int, int]] = {}
+        self.waits: dict[tuple[int, ...], tuple[int, int, int, int, Any]] = {}
         self.codes: set[Any] = set()
+        # a bound method callback's function -> the string id of its name
+        self.whats: dict[Any, int] = {}
+        self.several: set[int] = set()  # ids of codes that can be suspended at several places
         self.on_gone = self.task_gone  # one bound method for every task's weakref
         self.gone: dict[int, None] = {}  # ids of the tasks collected last, oldest first
         self.gate: Any = core.stepper  # a Stepper, while the program is being stepped
@@ -280,47 +287,90 @@ class RecordingLoop:
 
     def _lv_step_wait(self, task: Any, waiter: Any, t: int, qlen: int) -> None:
         """Record a step after which `task` waits on `waiter`: what it is, and where."""
+        lv = self._lv
         tid = id(task)
-        if tid not in self._lv.tasks:
+        if tid not in lv.tasks:
             self._lv_adopt(task)
-        if task.cancelling() or self._lv.cancels:
+        if lv.cancels or task.cancelling():
             # a request the task's wakeup did not show: it came while the task was ready
             self._lv_cancel_check(task, t)
-        kind, ref = self._lv_waiter_kind(waiter)
-        frames: list[Any] = []
+        if type(waiter) is _FUTURE and not lv.sleeps:
+            kind = schema.WAIT_FUTURE  # the common case, decided without isinstance
+            ref = 0
+        else:
+            kind, ref = self._lv_waiter_kind(waiter)
+        # The chain's key: each coroutine's code, and where a code can be suspended at more
+        # than one place, which one (f_lasti). A code with one suspension point needs no frame:
+        # reading cr_frame makes one, and a frame costs the coroutine more when it finishes.
         key: list[int] = []
+        append = key.append
+        several = lv.several
+        last = None
         obj = task.get_coro()
-        while obj is not None:
-            tp = type(obj)
-            if tp is _CORO:
-                frame = obj.cr_frame
-                obj = obj.cr_await
-            elif tp is _GEN:
-                frame = obj.gi_frame
-                obj = obj.gi_yieldfrom
-            elif tp is _FUTURE_ITER:
-                break
-            else:  # another kind of awaitable in the chain (a Cython coroutine, say)
-                key = []
-                frames = waits.await_frames(task.get_coro())
-                break
-            if frame is None:
-                break
-            frames.append(frame)
-            key.append(id(frame.f_code))
-            key.append(frame.f_lasti)
-        cached = self._lv.waits.get(tuple(key)) if key else None
+        while type(obj) is _CORO:
+            cid = id(obj.cr_code)
+            append(cid)
+            if cid in several:
+                append(obj.cr_frame.f_lasti)
+            last = obj
+            obj = obj.cr_await
+        if type(obj) is _GEN:  # a generator-based coroutine in the chain (rarer)
+            last, obj = waits.extend_key(obj, append, several, last)
+        if obj is not None and type(obj) is not _FUTURE_ITER:
+            cached = None  # another kind of awaitable in the chain: the long way
+        else:
+            cached = lv.waits.get(tuple(key))
         if cached is None:
-            cached = self._lv_wait_entry(frames)
-            if key:
-                self._lv.waits[tuple(key)] = cached
-                self._lv.codes.update(frame.f_code for frame in frames)
-        primitive, where, site, chain = cached
+            cached, last = self._lv_new_chain(task)
+        primitive, where, site, chain, io = cached
         if kind == schema.WAIT_FUTURE and primitive:
             kind = primitive
-            if kind in _IO_WAITS:
-                ref = waits.io_fd(frames[where])
-        self._lv.buf.extend((STEP_WAIT, t, tid, qlen, kind, ref, site, chain))
+            if io is not None:
+                # the stream or socket, where io_slot found it among the coroutine's referents
+                at, tp, sockish = io
+                obj = None
+                if at:
+                    refs = _get_referents(last)
+                    if len(refs) >= -at:
+                        obj = refs[at]
+                if type(obj) is tp and not sockish:
+                    try:
+                        ref = obj._transport._sock_fd
+                    except AttributeError:
+                        ref = 0
+                    if type(ref) is not int or ref < 0:
+                        ref = 0
+                else:
+                    ref = waits.io_fd_at(last, io)
+        lv.buf.extend((STEP_WAIT, t, tid, qlen, kind, ref, site, chain))
+
+    def _lv_new_chain(self, task: Any) -> tuple[tuple[Any, ...], Any]:
+        """The wait entry of an await chain not seen before, kept under its key when it has
+        one, and where to read its I/O wait's fd this time (a coroutine, or a frame)."""
+        coros = waits.await_chain(task.get_coro())
+        frames = [waits.frame_of(coro) for coro in coros]
+        lv = self._lv
+        for frame in frames:
+            code = frame.f_code
+            if code not in lv.codes:
+                lv.codes.add(code)  # keeps its id in `several` and `waits` from being reused
+                if waits.suspension_points(code) != 1:
+                    lv.several.add(id(code))
+        primitive, where, site, chain = self._lv_wait_entry(frames)
+        key = waits.chain_key(coros, lv.several)
+        io = None
+        if primitive in _IO_WAITS:
+            # read from the innermost coroutine's stack, where is learnt here once
+            if where == len(coros) - 1 and key is not None:
+                io = waits.io_slot(coros[where], frames[where])
+            else:
+                io = waits.IO_BY_FRAME
+        entry = primitive, where, site, chain, io
+        if key is not None and io is not waits.IO_BY_FRAME:
+            lv.waits[key] = entry
+        if not coros:
+            return entry, None
+        return entry, frames[where] if io is waits.IO_BY_FRAME else coros[where]
 
     def _lv_wait_entry(self, frames: list[Any]) -> tuple[int, int, int, int]:
         """(primitive kind, index of its frame, site id, chain id) for an await chain."""
@@ -389,6 +439,15 @@ class RecordingLoop:
         finally:
             self._current_handle = None
             handle = None
+
+    def _lv_what_of(self, key: Any, callback: Any) -> int:
+        """The string id of a bound method's name, kept by its function, which the cache keeps
+        alive; a program that makes classes without end only empties the cache now and then."""
+        whats = self._lv.whats
+        if len(whats) >= _WHATS_MAX:
+            whats.clear()
+        what = whats[key] = self._lv_what(callback)
+        return what
 
     def _lv_what(self, callback: Any) -> int:
         return self._lv_intern(waits.describe_callback(callback))
@@ -506,6 +565,7 @@ class RecordingLoop:
         popleft = ready.popleft
         step_wrapper = _STEP_WRAPPER
         cancels = self._lv.cancels
+        whats = self._lv.whats
         strings = self._lv.strings
         done = _task_done
         handle = callback = task = waiter = None
@@ -516,25 +576,34 @@ class RecordingLoop:
                     ext((SKIP, len(ready)))
                     continue
                 callback = handle._callback
-                if type(callback) is step_wrapper:
-                    task = callback.__self__
-                elif (
-                    type(callback) is _BuiltinMethod
-                    and callback.__name__ == "task_wakeup"
-                    and isinstance(task := callback.__self__, _TASK_TYPES)
-                ):
+                tp = type(callback)
+                if tp is MethodType:
+                    what = whats.get(callback.__func__)
+                    if what is None:
+                        if callback.__func__ in _PY_STEPS:  # the pure-Python Task's step
+                            self._lv_run_handle(handle, ready, None)
+                            continue
+                        what = self._lv_what_of(callback.__func__, callback)
+                    handle._run()
+                    ext((CALLBACK, _clock(), len(ready), what))
+                    continue
+                if tp is _BuiltinMethod:
+                    if callback.__name__ != "task_wakeup" or not isinstance(
+                        task := callback.__self__, _TASK_TYPES
+                    ):
+                        self._lv_run_handle(handle, ready, None)
+                        continue
                     if cancels or task.cancelling():
                         self._lv_cancel_check(task, _clock())
-                elif (tp := type(callback)) is FunctionType or (
-                    tp is MethodType and callback.__func__ not in _PY_STEPS
-                ):
-                    handle._run()
-                    t = _clock()
-                    name = getattr(callback, "__qualname__", "")
-                    what = strings.get(name) if tp is FunctionType or "." in name else None
+                elif tp is step_wrapper:
+                    task = callback.__self__
+                elif tp is FunctionType:
+                    # by name: closures come and go, their names stay (and wraps() renames)
+                    what = strings.get(callback.__qualname__)
                     if what is None:
                         what = self._lv_what(callback)
-                    ext((CALLBACK, t, len(ready), what))
+                    handle._run()
+                    ext((CALLBACK, _clock(), len(ready), what))
                     continue
                 else:
                     self._lv_run_handle(handle, ready, None)

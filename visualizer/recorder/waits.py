@@ -9,9 +9,11 @@ from __future__ import annotations
 import _socket
 import asyncio
 import functools
+import gc
+import opcode
 import os
 import sys
-from types import CodeType, FrameType, ModuleType
+from types import CodeType, CoroutineType, FrameType, GeneratorType, ModuleType
 from typing import Any
 
 from ..trace import schema
@@ -60,6 +62,8 @@ def _primitive_codes() -> dict[CodeType, int]:
 
 
 PRIMITIVES = _primitive_codes()
+_get_referents = gc.get_referents
+_YIELD_VALUE = bytes([opcode.opmap["YIELD_VALUE"]])
 # By id: hashing a code object rehashes its constants (about 400 ns on 3.12+), and these live
 # as long as asyncio does.
 _SOCK_CODE_IDS = frozenset(
@@ -83,6 +87,63 @@ def await_frames(coro: Any) -> list[FrameType]:
         frames.append(frame)
         obj = obj.gi_yieldfrom
     return frames
+
+
+def await_chain(coro: Any) -> list[Any]:
+    """The coroutines and generators of a suspended await chain, outermost first."""
+    chain = []
+    obj = coro
+    while obj is not None:
+        if getattr(obj, "cr_frame", None) is not None:
+            chain.append(obj)
+            obj = obj.cr_await
+        elif getattr(obj, "gi_frame", None) is not None:
+            chain.append(obj)
+            obj = obj.gi_yieldfrom
+        else:
+            break
+    return chain
+
+
+def frame_of(coro: Any) -> FrameType:
+    frame = getattr(coro, "cr_frame", None)
+    return frame if frame is not None else coro.gi_frame
+
+
+def extend_key(obj: Any, append: Any, several: set[int], last: Any) -> tuple[Any, Any]:
+    """Go on with a chain's key from `obj`, a generator, through generators and coroutines:
+    a generator's code is always followed by its f_lasti. Returns the last coroutine or
+    generator walked and the object the walk stopped at."""
+    while True:
+        if type(obj) is CoroutineType:
+            cid = id(obj.cr_code)
+            append(cid)
+            if cid in several:
+                append(obj.cr_frame.f_lasti)
+            last, obj = obj, obj.cr_await
+        elif type(obj) is GeneratorType and obj.gi_frame is not None:
+            append(id(obj.gi_code))
+            append(obj.gi_frame.f_lasti)
+            last, obj = obj, obj.gi_yieldfrom
+        else:
+            return last, obj
+
+
+def chain_key(chain: list[Any], several: set[int]) -> tuple[int, ...] | None:
+    """The key RecordingLoop._lv_step_wait finds `chain` by (None: it walks no such chain)."""
+    key: list[int] = []
+    for obj in chain:
+        if type(obj) is CoroutineType:
+            cid = id(obj.cr_code)
+            key.append(cid)
+            if cid in several:
+                key.append(obj.cr_frame.f_lasti)
+        elif type(obj) is GeneratorType:
+            key.append(id(obj.gi_code))
+            key.append(obj.gi_frame.f_lasti)
+        else:
+            return None  # another awaitable: not walked on the fast path
+    return tuple(key)
 
 
 def primitive_of(frames: list[FrameType]) -> int:
@@ -111,6 +172,58 @@ def io_fd(frame: FrameType) -> int:
         return fd if isinstance(fd, int) and fd > 0 else 0
     except Exception:
         return 0
+
+
+def suspension_points(code: CodeType) -> int:
+    """How many places a coroutine or generator of `code` can be suspended at: its
+    YIELD_VALUE instructions (every ``await`` and ``yield`` has one, 3.11 on). Instructions
+    are two bytes, the opcode first."""
+    return code.co_code[::2].count(_YIELD_VALUE)
+
+
+# An I/O wait whose fd is read from its frame's locals (the slot could not be learnt).
+IO_BY_FRAME = (0, None, False)
+
+
+def io_slot(coro: Any, frame: FrameType) -> tuple[int, Any, bool]:
+    """Where an I/O wait's stream or socket sits among ``gc.get_referents(coro)``, counted
+    from the end, with its type: so that the next coroutine of the same code, suspended at the
+    same place, gives it up without a frame object (making one costs the coroutine twice).
+
+    The referents of a suspended coroutine are its frame's locals and stack, in order, after a
+    head that varies (a frame object, an exception being handled); the tail does not.
+    """
+    sockish = id(frame.f_code) in _SOCK_CODE_IDS
+    try:
+        target = frame.f_locals.get("sock" if sockish else "self")
+    except Exception:
+        return IO_BY_FRAME
+    refs = _get_referents(coro)
+    for i in range(len(refs) - 1, -1, -1):
+        if refs[i] is target:
+            return i - len(refs), type(target), sockish
+    return IO_BY_FRAME
+
+
+def io_fd_at(coro: Any, slot: tuple[int, Any, bool]) -> int:
+    """The fd of an I/O wait, read where `io_slot` found it (checked by type), or from the
+    coroutine's frame when it is not there."""
+    at, tp, sockish = slot
+    refs = _get_referents(coro) if at else []
+    if len(refs) >= -at > 0:
+        obj = refs[at]
+        if type(obj) is tp:
+            try:
+                fd = _socket.socket.fileno(obj) if sockish else obj._transport._sock_fd
+            except Exception:
+                return 0
+            return fd if type(fd) is int and fd > 0 else 0
+    frame = (
+        coro
+        if isinstance(coro, FrameType)
+        else getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
+    )
+    return io_fd(frame) if frame is not None else 0
 
 
 def format_site(code: CodeType, lineno: int | None) -> str:
