@@ -181,3 +181,33 @@ def test_a_code_with_several_awaits_is_told_apart_by_where_it_waits():
     lines = [int(site.split(":")[1].split()[0]) for site in sites]
     assert len(lines) == 4 and lines[0] == lines[2] and lines[1] == lines[3]
     assert lines[1] == lines[0] + 2, sites
+
+
+def test_a_helper_waiting_at_two_lines_under_one_line_of_the_task_is_told_apart():
+    # The task's own line is the same, the helper's code too: only the helper's f_lasti says
+    # which of its awaits it is suspended at.
+    async def main():
+        first, second = asyncio.Event(), asyncio.Event()
+
+        async def helper():
+            await first.wait()
+            first.clear()
+            await second.wait()
+            second.clear()
+
+        async def worker():
+            for _ in range(3):
+                await helper()  # one line
+
+        task = asyncio.create_task(worker(), name="worker")
+        for _ in range(3):
+            for event in (first, second):
+                await asyncio.sleep(0)
+                event.set()
+        await task
+
+    _, model = record_run(main)
+    sites = [step.site for step in task_named(model, "worker").steps if step.wait > 0]
+    lines = [int(site.split(":")[1].split()[0]) for site in sites]
+    assert len(lines) == 6, sites
+    assert lines[0::2] == [lines[0]] * 3 and lines[1::2] == [lines[0] + 2] * 3, sites

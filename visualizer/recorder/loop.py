@@ -64,6 +64,8 @@ _MIN_SCHEDULED = base_events._MIN_SCHEDULED_TIMER_HANDLES
 _MIN_CANCELLED_FRACTION = base_events._MIN_CANCELLED_TIMER_HANDLES_FRACTION
 _MAX_TIMEOUT = base_events.MAXIMUM_SELECT_TIMEOUT
 _WHATS_MAX = 4096
+MEMOS_PER_TASK = 64  # lines of a task's coroutine whose last wait is remembered
+_STREAM_READER = asyncio.StreamReader
 _WOKE_FLUSH_NS = 1_000_000  # a select that waited longer than this is followed by a flush
 QUEUED_MAX = 200  # the most ready handles a PAUSED record describes
 GONE_KEPT = 64  # ids of collected tasks remembered, for the errors their finalizers report
@@ -104,7 +106,7 @@ class _State:
     __slots__ = (
         "rec", "src", "buf", "lock", "last_flush", "strings", "sid", "sites", "tasks",
         "names", "cancels", "timers", "timer_seq", "sleeps", "closed", "fresh", "offset",
-        "waits", "codes", "several", "whats", "on_gone", "gate", "waiting", "gone",
+        "waits", "codes", "several", "memos", "whats", "on_gone", "gate", "waiting", "gone",
     )  # fmt: skip
 
     def __init__(self, recorder: core.Recorder, owner: Any) -> None:
@@ -134,6 +136,8 @@ class _State:
         self.codes: set[Any] = set()
         # a bound method callback's function -> the string id of its name
         self.whats: dict[Any, int] = {}
+        # id(task) -> {f_lasti of its coroutine: what it waited on there last, see _lv_memo}
+        self.memos: dict[int, dict[int, list[Any]]] = {}
         self.several: set[int] = set()  # ids of codes that can be suspended at several places
         self.on_gone = self.task_gone  # one bound method for every task's weakref
         self.gone: dict[int, None] = {}  # ids of the tasks collected last, oldest first
@@ -158,6 +162,7 @@ class _State:
                 del self.gone[next(iter(self.gone))]
         self.names.pop(tid, None)
         self.cancels.pop(tid, None)
+        self.memos.pop(tid, None)
         self.put_foreign(schema.TASK_GONE, _clock(), tid)
 
 
@@ -289,8 +294,6 @@ class RecordingLoop:
         """Record a step after which `task` waits on `waiter`: what it is, and where."""
         lv = self._lv
         tid = id(task)
-        if tid not in lv.tasks:
-            self._lv_adopt(task)
         if lv.cancels or task.cancelling():
             # a request the task's wakeup did not show: it came while the task was ready
             self._lv_cancel_check(task, t)
@@ -299,9 +302,48 @@ class RecordingLoop:
             ref = 0
         else:
             kind, ref = self._lv_waiter_kind(waiter)
-        # The chain's key: each coroutine's code, and where a code can be suspended at more
-        # than one place, which one (f_lasti). A code with one suspension point needs no frame:
-        # reading cr_frame makes one, and a frame costs the coroutine more when it finishes.
+        # Most waits are where the task waited before at the same line of its own coroutine:
+        # check that chain level by level (the same code objects, the same f_lasti where a
+        # code can be suspended at several places) rather than make a key for it. A task with
+        # memos is a task the loop knows.
+        memos = lv.memos.get(tid)
+        if memos is not None:
+            coro = task.get_coro()
+            memo = memos.get(coro.cr_frame.f_lasti)
+            if memo is not None:
+                codes, deep, entry, stream, fd = memo
+                obj = coro
+                for code in codes:
+                    if type(obj) is not _CORO or obj.cr_code is not code:
+                        break
+                    obj = obj.cr_await
+                else:
+                    if (obj is None or type(obj) is _FUTURE_ITER) and (
+                        not deep or waits.lastis_match(coro, deep)
+                    ):
+                        primitive, where, site, chain, io = entry
+                        if kind == schema.WAIT_FUTURE and primitive:
+                            kind = primitive
+                            if io is not None:
+                                reader = stream() if stream is not None else None
+                                # the stream it read last time, if it still waits on that one
+                                if reader is not None and reader._waiter is waiter:
+                                    ref = fd
+                                else:
+                                    ref = self._lv_io_fd(waits.innermost(coro), io, memo)
+                        lv.buf.extend((STEP_WAIT, t, tid, qlen, kind, ref, site, chain))
+                        return
+        elif tid not in lv.tasks:
+            self._lv_adopt(task)
+        self._lv_step_wait_keyed(task, tid, kind, ref, t, qlen)
+
+    def _lv_step_wait_keyed(
+        self, task: Any, tid: int, kind: int, ref: int, t: int, qlen: int
+    ) -> None:
+        """The same, for a chain the task did not wait in last time at that line: found by
+        its key (each code's id, and f_lasti where `several` says so), and kept as the task's
+        memo for that line."""
+        lv = self._lv
         key: list[int] = []
         append = key.append
         several = lv.several
@@ -322,27 +364,54 @@ class RecordingLoop:
             cached = lv.waits.get(tuple(key))
         if cached is None:
             cached, last = self._lv_new_chain(task)
+        memo = self._lv_memo(task, tid, cached)
         primitive, where, site, chain, io = cached
         if kind == schema.WAIT_FUTURE and primitive:
             kind = primitive
             if io is not None:
-                # the stream or socket, where io_slot found it among the coroutine's referents
-                at, tp, sockish = io
-                obj = None
-                if at:
-                    refs = _get_referents(last)
-                    if len(refs) >= -at:
-                        obj = refs[at]
-                if type(obj) is tp and not sockish:
-                    try:
-                        ref = obj._transport._sock_fd
-                    except AttributeError:
-                        ref = 0
-                    if type(ref) is not int or ref < 0:
-                        ref = 0
-                else:
-                    ref = waits.io_fd_at(last, io)
+                ref = self._lv_io_fd(last, io, memo)
         lv.buf.extend((STEP_WAIT, t, tid, qlen, kind, ref, site, chain))
+
+    def _lv_memo(self, task: Any, tid: int, entry: tuple[Any, ...]) -> list[Any] | None:
+        """Keep `entry` as what `task` waits on when its coroutine waits at this line again
+        (a list: _lv_io_fd updates the stream it read). None for a chain that is not all
+        coroutines, or a task's memos grown past MEMOS_PER_TASK lines."""
+        coro = task.get_coro()
+        if type(coro) is not _CORO or entry[4] is waits.IO_BY_FRAME:
+            return None
+        codes, deep = waits.chain_codes(coro, self._lv.several, _FUTURE_ITER)
+        if codes is None:
+            return None
+        memos = self._lv.memos.get(tid)
+        if memos is None:
+            memos = self._lv.memos[tid] = {}
+        elif len(memos) >= MEMOS_PER_TASK:
+            memos.clear()
+        memo = memos[coro.cr_frame.f_lasti] = [codes, deep, entry, None, 0]
+        return memo
+
+    def _lv_io_fd(self, last: Any, io: tuple[int, Any, bool], memo: Any) -> int:
+        """The fd of an I/O wait, read where io_slot found its stream or socket among the
+        coroutine's referents (checked by type), else from its frame; a plain StreamReader is
+        kept, weakly, in the memo: while its ``_waiter`` is the task's, the fd is the same."""
+        at, tp, sockish = io
+        obj = None
+        if at:
+            refs = _get_referents(last)
+            if len(refs) >= -at:
+                obj = refs[at]
+        if type(obj) is not tp or sockish:
+            return waits.io_fd_at(last, io)
+        try:
+            fd = obj._transport._sock_fd
+        except AttributeError:
+            return 0
+        if type(fd) is not int or fd < 0:
+            return 0
+        if memo is not None and tp is _STREAM_READER:
+            memo[3] = weakref.ref(obj)
+            memo[4] = fd
+        return fd
 
     def _lv_new_chain(self, task: Any) -> tuple[tuple[Any, ...], Any]:
         """The wait entry of an await chain not seen before, kept under its key when it has
