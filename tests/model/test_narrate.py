@@ -135,6 +135,36 @@ LOOP_RECORDS: list[tuple[tuple[Any, ...], str]] = [
     (rec(s.LOOP_CLOSE, t=T0 + 518 * MS), "The loop was closed"),
 ]  # fmt: skip
 
+# A uvloop loop kept with --keep-uvloop (loop 2), recorded from outside: each handle it saw
+# begins with who queued it; it has no select, no ready queue (qlen -1).
+OUTSIDE_STRINGS = {1: "MainThread", 2: "Loop", 3: "uvloop.Loop", 4: "main", 5: "/src/uv.py:9",
+                   6: "_set_result_unless_cancelled"}  # fmt: skip
+OUTSIDE_RECORDS: list[tuple[tuple[Any, ...], str]] = [
+    *[(rec(s.STR, id=sid, text=text), f"'{text}'") for sid, text in OUTSIDE_STRINGS.items()],
+    (rec(s.LOOP_OPEN, t=T0, thread=1, thread_name=1, cls=2), "Event loop 2 (Loop) was created"),
+    (rec(s.LOOP_OUTSIDE, t=T0, base=3),
+     "Loop 2 runs as uvloop.Loop and is recorded from outside, by a subclass: its tasks' steps, "
+     "its callbacks and its timers are seen; its select, I/O and ready queue are not recorded "
+     "under uvloop."),
+    (rec(s.TASK_NEW, t=T0, task=1, name="Task-1", coro=4, site=5), "Task-1 main() was created"),
+    (rec(s.HANDLE_BEGIN, t=T0 + MS, queued=T0, by=s.BY_OUTSIDE),
+     "A handle starts: the program before the loop ran queued it 1.00 ms before."),
+    (rec(s.TIMER_ADD, t=T0 + MS, timer=1, when_ns=T0 + 11 * MS, what=6),
+     "Timer #1 is set to end a sleep in 10.00 ms."),
+    (rec(s.STEP_WAIT, t=T0 + 2 * MS, task=1, qlen=-1, wait=s.WAIT_SLEEP, ref=1, site=5, chain=5),
+     "Task-1 main() ran for 1.00 ms and now waits on a sleep (timer #1) at uv.py:9."),
+    (rec(s.HANDLE_BEGIN, t=T0 + 11 * MS, queued=T0 + 11 * MS, by=s.BY_TIMER, ref=1, what=6),
+     "Timer #1 is due: its callback starts."),
+    (rec(s.TIMER_DUE, timer=1), "Timer #1 is due: it wakes Task-1 main() from its sleep."),
+    (rec(s.CALLBACK, t=T0 + 12 * MS, qlen=-1, what=6),
+     "The callback _set_result_unless_cancelled ran."),  # nothing said of the ready queue
+    (rec(s.HANDLE_BEGIN, t=T0 + 13 * MS, queued=T0 + 12 * MS, by=s.BY_CALLBACK, what=6,
+         via=s.BY_TIMER, via_ref=1),
+     "A handle starts: the callback _set_result_unless_cancelled queued it 1.00 ms before."),
+    (rec(s.STEP_DONE, t=T0 + 14 * MS, task=1, qlen=-1, outcome=s.OUTCOME_OK),
+     "Task-1 main() ran for 1.00 ms and finished."),
+]  # fmt: skip
+
 PROCESS_RECORDS: list[tuple[tuple[Any, ...], str]] = [
     (rec(s.STR, id=1, text="poke"), "'poke'"),
     (rec(s.THREADSAFE, t=T0 + 400 * MS, loop=1, thread=77, what=1),
@@ -161,18 +191,21 @@ PROCESS_RECORDS: list[tuple[tuple[Any, ...], str]] = [
 def shop() -> Model:
     model = Model()
     feed(model, 1, [record for record, _ in LOOP_RECORDS])
+    feed(model, 2, [record for record, _ in OUTSIDE_RECORDS])
     feed(model, 0, [record for record, _ in PROCESS_RECORDS])
     return model
 
 
 def test_the_hand_made_records_cover_every_kind():
-    kinds = {record[0] for record, _ in LOOP_RECORDS + PROCESS_RECORDS}
+    kinds = {record[0] for record, _ in LOOP_RECORDS + OUTSIDE_RECORDS + PROCESS_RECORDS}
     assert kinds == set(s.FIELDS)
 
 
 @pytest.mark.parametrize(
     ("source", "record", "words"),
-    [(1, *case) for case in LOOP_RECORDS] + [(0, *case) for case in PROCESS_RECORDS],
+    [(1, *case) for case in LOOP_RECORDS]
+    + [(2, *case) for case in OUTSIDE_RECORDS]
+    + [(0, *case) for case in PROCESS_RECORDS],
     ids=lambda value: s.Kind(value[0]).name if isinstance(value, tuple) else None,
 )
 def test_every_kind_gets_its_own_sentence(shop, source, record, words):

@@ -257,3 +257,61 @@ def test_impossible_numbers_from_a_damaged_trace_do_not_stop_the_replay():
     )
     (task,) = model.tasks
     assert task.steps[0].end == 2**63 - 1 and model.end == huge
+
+
+# A loop recorded from outside (uvloop kept): each handle it saw says who queued it.
+OUTSIDE = (*STRINGS, (s.STR, 9, "uvloop.Loop"), (s.STR, 10, "_set_result_unless_cancelled"),
+           (s.LOOP_OPEN, 90, 90, 7, 0, 9), (s.LOOP_OUTSIDE, 90, 9))  # fmt: skip
+
+
+def test_a_loop_seen_from_outside_takes_each_steps_waker_from_its_handle_begin():
+    model = _model(
+        *OUTSIDE,
+        (s.TASK_NEW, 100, 1, "Task-1", 2, 3, 0, 0),
+        (s.HANDLE_BEGIN, 110, 100, s.BY_OUTSIDE, 0, 0, 0, 0),
+        (s.TASK_NEW, 115, 2, "Task-2", 5, 6, 1, 0),
+        (s.STEP_WAIT, 120, 1, -1, s.WAIT_TASK, 2, 6, 6),
+        (s.HANDLE_BEGIN, 130, 116, s.BY_TASK, 1, 0, 0, 0),  # child's first step, queued by main
+        (s.TIMER_ADD, 131, 1, 200, 10),
+        (s.STEP_WAIT, 135, 2, -1, s.WAIT_SLEEP, 1, 7, 7),
+        (s.HANDLE_BEGIN, 205, 200, s.BY_TIMER, 1, 10, 0, 0),
+        (s.TIMER_DUE, 1),
+        (s.CALLBACK, 206, -1, 10),
+        (s.HANDLE_BEGIN, 210, 206, s.BY_CALLBACK, 0, 10, s.BY_TIMER, 1),
+        (s.STEP_DONE, 215, 2, -1, s.OUTCOME_OK, 0),
+        (s.HANDLE_BEGIN, 240, 215, s.BY_TASK, 2, 0, 0, 0),  # woken by child's end
+        (s.STEP_DONE, 250, 1, -1, s.OUTCOME_OK, 0),
+        (s.HANDLE_BEGIN, 260, 255, s.BY_UNSEEN, 0, 0, 0, 0),  # uvloop's own I/O queued it
+        (s.CALLBACK, 262, -1, 8),
+        (s.RUN_END, 270),
+    )
+    main, child = model.tasks
+    loop = model.loops[1]
+    assert loop.outside == "uvloop.Loop"
+    # a new task is ready from its birth; a woken one from when its wakeup was queued
+    assert [(step.begin, step.end, step.ready_since) for step in child.steps] == [
+        (130, 135, 115), (210, 215, 206)]  # fmt: skip
+    assert [step.waker.describe(model.tasks) for step in child.steps] == [
+        "Task-1 main()", "sleep timer #1"]  # fmt: skip
+    assert main.steps[1].waker.describe(model.tasks) == "Task-2 child()"
+    assert main.scheduled_delay == (110 - 100) + (240 - 215)
+    assert (loop.handles, loop.steps, loop.callbacks, loop.timers_due) == (6, 4, 2, 1)
+    assert loop.busy_time == 10 + 5 + 1 + 5 + 10 + 2
+    assert not loop.series.ready_t and loop.iterations == 0  # no ready queue, no iterations
+    spans = list(zip(loop.series.begin, loop.series.end, strict=True))
+    assert spans == [(110, 120), (130, 135), (205, 206), (210, 215), (240, 250), (260, 262)]
+
+
+def test_a_waker_whose_id_names_a_newer_task_is_the_task_collected_before_it():
+    model = _model(
+        *OUTSIDE,
+        (s.TASK_NEW, 100, 1, "Task-1", 2, 3, 0, 0),
+        (s.TASK_NEW, 100, 2, "Task-2", 5, 3, 0, 0),
+        (s.HANDLE_BEGIN, 110, 100, s.BY_OUTSIDE, 0, 0, 0, 0),
+        (s.STEP_DONE, 120, 2, -1, s.OUTCOME_OK, 0),  # Task-2 ends, queueing Task-1's wakeup...
+        (s.TASK_GONE, 121, 2),
+        (s.TASK_NEW, 122, 2, "Task-3", 5, 3, 0, 0),  # ...and its id is another task's by then
+        (s.HANDLE_BEGIN, 130, 119, s.BY_TASK, 2, 0, 0, 0),
+        (s.STEP_DONE, 140, 1, -1, s.OUTCOME_OK, 0),
+    )
+    assert model.tasks[0].steps[0].waker.describe(model.tasks) == "Task-2 child()"

@@ -25,6 +25,7 @@ from .state import (
     REF,
     ROW,
     SUSPENSION,
+    UNRECORDED,
     Held,
     Loop,
     Origin,
@@ -382,7 +383,15 @@ def _timer_due(model: Model, source: int, f: F) -> str:
     if task is not None:
         return f"Timer #{timer} is due: it wakes {label(task)} from its sleep."
     name = f"Timer #{timer}" if timer else "A timer"
+    if outside(model, source):  # uvloop runs a timer's callback as it comes due
+        return f"{name} is due: its callback runs now."
     return f"{name} is due: its callback goes in the ready queue."
+
+
+def outside(model: Model, source: int) -> str:
+    """The C loop class loop `source` is recorded from outside ("uvloop.Loop"), or ""."""
+    loop = model.loops.get(source)
+    return loop.outside if loop is not None else ""
 
 
 def _ready(model: Model, source: int, f: F) -> str:
@@ -397,6 +406,8 @@ def _ready(model: Model, source: int, f: F) -> str:
 def _callback(model: Model, source: int, f: F) -> str:
     what = text(model, source, f.get("what"))
     name = f"The callback {what}" if what else "A callback"
+    if f["qlen"] < 0:  # a loop recorded from outside: its ready queue is not known
+        return f"{name} ran."
     return f"{name} ran; {queue_left(f['qlen'])}."
 
 
@@ -617,6 +628,33 @@ def _note(model: Model, source: int, f: F) -> str:
     return f"loopviz: {str(f.get('text', '')).rstrip('.')}."
 
 
+def _loop_outside(model: Model, source: int, f: F) -> str:
+    base = text(model, source, f.get("base")) or "its C class"
+    return (
+        f"Loop {source} runs as {base} and is recorded from outside, by a subclass: its tasks' "
+        f"steps, its callbacks and its timers are seen; its select, I/O and ready queue are "
+        f"{UNRECORDED}."
+    )
+
+
+def _handle_begin(model: Model, source: int, f: F) -> str:
+    by, ref, t = f["by"], f["ref"], f["t"]
+    if by == schema.BY_TIMER:
+        return f"Timer #{ref} is due: its callback starts."
+    what = text(model, source, f.get("what"))
+    if by == schema.BY_TASK:
+        who = task_label(model, source, ref, f["queued"])
+    elif by == schema.BY_CALLBACK:
+        who = f"the callback {what}" if what else "a callback"
+    elif by == schema.BY_THREAD:
+        who = "another thread"
+    elif by == schema.BY_OUTSIDE:
+        who = "the program before the loop ran"
+    else:
+        who = f"uvloop's own I/O or callbacks ({UNRECORDED})"
+    return f"A handle starts: {who} queued it {duration(t - f['queued'])} before."
+
+
 def _resumed(model: Model, source: int, f: F) -> str:
     lag = f.get("lag_ns")
     if isinstance(lag, int) and lag > 0:
@@ -665,6 +703,8 @@ SENTENCES: dict[int, Callable[[Model, int, F], str]] = {
     schema.STACK: _stack,
     schema.ANSWER: _answer,
     schema.NOTE: _note,
+    schema.LOOP_OUTSIDE: _loop_outside,
+    schema.HANDLE_BEGIN: _handle_begin,
 }
 
 

@@ -5,6 +5,9 @@ happened; process-level records (output, marks, threads) carry times and are kep
 
 Who woke a task comes from replaying the ready queue: it is FIFO, so the handles one handle run
 appended (its ``qlen`` minus what was left) are the next ones to run after those already queued.
+A loop recorded from outside (LOOP_OUTSIDE: uvloop's) has no ready queue to replay: each of its
+handles says who queued it (HANDLE_BEGIN), and the replayed queue holds that handle alone until
+its end, the same way.
 
 A live viewer feeds a program's records as fast as it makes them, so the replay of a task step
 (nearly every record) allocates next to nothing: a queue entry is a ``(t, task index)`` tuple,
@@ -130,6 +133,7 @@ class _LoopReplay:
         self.select_end = 0
         self.eager_begins: list[int] = []
         self.eager_next: dict[int, int] = {}  # task index -> begin of its eager step
+        self.outside_span: int | None = None  # a loop recorded from outside: its handle's begin
         self.threadsafe: deque[tuple[int, str]] = deque()
         self.series = loop.series
         self.ready_last = 0  # the ready queue length in self.series, to skip unchanged ones
@@ -148,7 +152,10 @@ class _LoopReplay:
     # -- the ready queue --------------------------------------------------------------------
 
     def _fill(self, qlen: int, entry: Entry | None) -> None:
-        """Bring the replayed queue to `qlen` entries, the new ones all `entry`."""
+        """Bring the replayed queue to `qlen` entries, the new ones all `entry`. A `qlen` below 0
+        is not known (a loop recorded from outside): the queue is left as it is."""
+        if qlen < 0:
+            return
         queue = self.queue
         missing = min(qlen, MAX_QUEUE) - len(queue)
         if missing == 1:
@@ -653,6 +660,47 @@ class _LoopReplay:
         loop.opened, loop.thread = t, thread
         loop.thread_name, loop.cls = self.text(thread_name), self.text(cls)
 
+    def _on_loop_outside(self, r: Record) -> None:
+        self.loop.outside = self.text(r[2]) or "?"
+        self.ready_last = -1  # its qlen: never a point in the ready series
+        self.threadsafe.clear()  # its handles say what queued them
+
+    def _on_handle_begin(self, r: Record) -> None:
+        """A handle of a loop recorded from outside begins: its entry alone in the queue, for
+        its end (a step, a callback) to take as any handle takes its own."""
+        _, t, queued, by, ref, what, via, via_ref = r
+        if self.outside_span is not None and self.handle_begin > self.outside_span:
+            self._span(self.outside_span, self.handle_begin, HANDLES)  # the handle before
+        self.outside_span = self.handle_begin = t
+        who = self._queued_by(queued, by, ref, what)
+        if by == schema.BY_CALLBACK:
+            who = Scheduled(
+                queued,
+                CALLBACK,
+                self.text(what),
+                scheduled((queued, self._queued_by(queued, via, via_ref, what))),
+            )
+        self.queue.clear()  # a handle that never ended (the trace was cut, or it was aborted)
+        self.queue.append((queued, who))
+
+    def _queued_by(self, t: int, by: int, ref: int, what: int) -> int | Scheduled:
+        """Who queued a handle at `t`, as a HANDLE_BEGIN says (`by` never BY_CALLBACK here): a
+        task's index, or a Scheduled."""
+        if by == schema.BY_TASK:
+            index = self.tasks.get(ref)
+            if index is None or self.all_tasks[index].created > t:
+                # its id names a newer task now: the one that queued it was collected since
+                index = self.gone.get(ref, index)
+            if index is not None:
+                return index
+        elif by == schema.BY_TIMER:
+            return Scheduled(t, Origin.TIMER, ref)
+        elif by == schema.BY_THREAD:
+            return Scheduled(t, Origin.THREAD, self.text(what))
+        elif by == schema.BY_OUTSIDE:
+            return Scheduled(t, OUTSIDE, "")
+        return Scheduled(t, Origin.UNSEEN, "")
+
     def _on_loop_close(self, r: Record) -> None:
         self.loop.closed = r[1]
         self._on_run_end(r)
@@ -691,6 +739,10 @@ class _LoopReplay:
         self.loop.run_ends.append(r[1])
         if self.series.current is not None:
             self._end_span()
+        if self.outside_span is not None:
+            if self.handle_begin > self.outside_span:
+                self._span(self.outside_span, self.handle_begin, HANDLES)  # its last handle
+            self.outside_span = None
 
     def _on_select(self, r: Record) -> None:
         _, t, _timeout, t_end, events, qlen = r
@@ -723,7 +775,8 @@ class _LoopReplay:
         self.due.append(r[1])
         self.loop.timers_due += 1
         self.loop.timers.pop(r[1], None)
-        self._note_timers(self.select_end)  # the timer phase follows the select
+        # the timer phase follows the select; from outside, the timer's own run begins then
+        self._note_timers(self.handle_begin if self.loop.outside else self.select_end)
 
     def _on_ready(self, r: Record) -> None:
         _, t, qlen_io, ntodo, _timers = r
@@ -1035,7 +1088,8 @@ class Model:
         elif kind == schema.THREADSAFE:
             _, t, loop, _thread, what = record
             replay = self._replay(loop, t)
-            replay.threadsafe.append((t, _text(self._strings, what)))
+            if not replay.loop.outside:  # whose handles say who queued them
+                replay.threadsafe.append((t, _text(self._strings, what)))
             replay.loop.threadsafe_calls += 1
         elif kind == schema.EXIT:
             _, _t, status, detail = record

@@ -57,6 +57,11 @@ def wait_state(kind: int) -> State:
     return State.WAITING
 
 
+# What every view says of a fact that a loop recorded from outside (uvloop kept with
+# --keep-uvloop, `Loop.outside`) cannot give: its select, I/O, ready queue, iterations.
+UNRECORDED = "not recorded under uvloop"
+
+
 class Origin(IntEnum):
     """Who put a handle in the ready queue."""
 
@@ -66,6 +71,7 @@ class Origin(IntEnum):
     IO = 4  # the I/O phase (ref: fd, or -1 when unknown)
     THREAD = 5  # call_soon_threadsafe from another thread (ref: callback name)
     OUTSIDE = 6  # before the loop ran, or from a signal handler
+    UNSEEN = 7  # a loop recorded from outside: its own code, which the recorder cannot see
 
 
 class Scheduled(NamedTuple):
@@ -93,6 +99,8 @@ class Scheduled(NamedTuple):
             return "I/O" if self.ref == -1 else f"I/O fd {self.ref}"
         if self.origin == Origin.THREAD:
             return f"another thread ({self.ref})"
+        if self.origin == Origin.UNSEEN:
+            return f"uvloop's own I/O or callbacks ({UNRECORDED})"
         return "outside the loop"
 
 
@@ -460,6 +468,9 @@ class Loop:
     thread: int = 0
     thread_name: str = ""
     cls: str = ""
+    # The C loop class recorded from outside, by a subclass ("uvloop.Loop"; "" for a loop
+    # recorded from inside): no iterations, select, I/O or ready queue, only the handles it saw.
+    outside: str = ""
     closed: int | None = None
     iterations: int = 0
     handles: int = 0

@@ -14,6 +14,14 @@ previous handle's end, or ``READY.t`` for the first one of an iteration): the lo
 bookkeeping between two handles is well under a microsecond, so one clock read per handle does.
 ``qlen`` is ``len(loop._ready)`` just after the handle ran: since the ready queue is FIFO, a
 replay can tell which handle scheduled every later one without watching ``call_soon``.
+
+A loop whose class runs in C (uvloop's, kept with ``--keep-uvloop``) is recorded from outside, by
+a subclass overriding its Python methods: its LOOP_OPEN is followed by a LOOP_OUTSIDE. It has no
+SELECT, IDLE, READY, IO_EVENT, SKIP, PAUSED or I/O watcher records, every ``qlen`` is -1 (not
+known), and each handle the subclass saw run begins with a HANDLE_BEGIN that says when, and who
+queued it (it saw every ``call_soon``); a timer's is followed by its TIMER_DUE. Records between
+a handle's end and the next HANDLE_BEGIN happened outside any recorded handle (in uvloop's own
+callbacks, or its I/O).
 """
 
 from __future__ import annotations
@@ -22,8 +30,9 @@ from enum import IntEnum
 from typing import Final
 
 # 2 added the stepper's PAUSED, QUEUED and RESUMED, the watchdog's STACK and ANSWER; 3 added
-# NOTE. An older trace is the newer format without them, so it is read as it is.
-FORMAT_VERSION: Final = 3
+# NOTE; 4 added LOOP_OUTSIDE and HANDLE_BEGIN (a loop recorded from outside). An older trace is
+# the newer format without them, so it is read as it is.
+FORMAT_VERSION: Final = 4
 OLDEST_READABLE: Final = 1
 MAGIC: Final = b"LOOPVIZ\x00"
 
@@ -68,6 +77,8 @@ class Kind(IntEnum):
     STACK = 35
     ANSWER = 36
     NOTE = 37
+    LOOP_OUTSIDE = 38
+    HANDLE_BEGIN = 39
 
 
 STR: Final = int(Kind.STR)
@@ -107,6 +118,8 @@ RESUMED: Final = int(Kind.RESUMED)
 STACK: Final = int(Kind.STACK)
 ANSWER: Final = int(Kind.ANSWER)
 NOTE: Final = int(Kind.NOTE)
+LOOP_OUTSIDE: Final = int(Kind.LOOP_OUTSIDE)
+HANDLE_BEGIN: Final = int(Kind.HANDLE_BEGIN)
 
 FIELDS: Final[dict[int, tuple[str, ...]]] = {
     STR: ("id", "text"),
@@ -180,15 +193,26 @@ FIELDS: Final[dict[int, tuple[str, ...]]] = {
     # source 0: the agent's answer to a viewer's command (cancel, dump), in words.
     ANSWER: ("t", "text"),
     # source 0: a fact about the recording itself, in words, that every view must tell: "uvloop
-    # replaced by asyncio's event loop for recording", "recording stopped: disk full at 12 MB".
+    # replaced by asyncio's event loop for recording", "uvloop kept: recorded as ...",
+    # "recording stopped: disk full at 12 MB".
     NOTE: ("t", "text"),
+    # this loop is recorded from outside: its class `base$` ("uvloop.Loop") runs in C, and a
+    # Python subclass of it records what goes through its methods (see the top of this file).
+    LOOP_OUTSIDE: ("t", "base$"),
+    # in a loop recorded from outside, a handle begins at t; the handle record that follows
+    # (STEP_*, CALLBACK, ABORT) is its end. queued: when it was queued (a timer: when it was
+    # due). by: BY_*, what queued it; ref: a task's id() (BY_TASK) or a timer's number
+    # (BY_TIMER); what$: the callback that queued it (BY_CALLBACK), or the callback another
+    # thread queued (BY_THREAD); via, via_ref: for BY_CALLBACK, what queued that callback
+    # (BY_*, never BY_CALLBACK: chains are kept one deep), as `by` and `ref` say it.
+    HANDLE_BEGIN: ("t", "queued", "by", "ref", "what$", "via", "via_ref"),
 }
 
 
 # What every view says of a trace without a recorded loop (it holds no tasks, nothing to check).
 NO_LOOP: Final = (
     "no asyncio event loop was recorded: the program made none, or only loops loopviz cannot "
-    "record (uvloop kept with --keep-uvloop, a loop class with its own _run_once)"
+    "record (a loop class with its own _run_once)"
 )
 
 
@@ -242,6 +266,14 @@ OUTCOME_NAMES: Final[dict[int, str]] = {
     OUTCOME_CANCELLED: "cancelled",
     OUTCOME_FAILED: "failed",
 }
+
+# HANDLE_BEGIN.by: what queued a handle of a loop recorded from outside.
+BY_UNSEEN: Final = 0  # the loop's own code, which a subclass cannot see (uvloop's I/O, callbacks)
+BY_TASK: Final = 1  # a task's step
+BY_TIMER: Final = 2  # the timer is the handle itself
+BY_CALLBACK: Final = 3  # a recorded callback
+BY_THREAD: Final = 4  # call_soon_threadsafe
+BY_OUTSIDE: Final = 5  # the program, while the loop was not running
 
 # PAUSED.point: where in `_run_once` a stepper holds the loop.
 POINT_TOP: Final = 1
