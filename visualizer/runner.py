@@ -200,7 +200,7 @@ class Program:
     `trace_path` is where the agent writes the trace (a relative path is taken from the current
     directory); `cwd` is the directory the program runs in (default: the current one). With
     `step` the program is held before its first handle until a command (`send`) moves it.
-    With `keep_uvloop` uvloop's loop is left in place (unrecorded), not replaced by asyncio's.
+    With `keep_uvloop` uvloop's loop is kept (recorded from outside), not replaced by asyncio's.
     """
 
     def __init__(

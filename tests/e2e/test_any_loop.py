@@ -1,5 +1,6 @@
 """Any loop a program makes is recorded under ``loopviz record``: loop factories, a program's own
-policy, uvloop (replaced by asyncio's loop, and said so), and a uvicorn + starlette app."""
+policy, uvloop (replaced by asyncio's loop, or kept and recorded from outside, and said so), and a
+uvicorn + starlette app."""
 
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from visualizer.model import Model
-from visualizer.recorder.install import UVLOOP_REPLACED
+from visualizer.recorder.install import UVLOOP_KEPT, UVLOOP_REPLACED
 
 LOOPVIZ = [sys.executable, "-m", "visualizer"]
 uvloop = pytest.importorskip("uvloop")
@@ -72,18 +73,21 @@ def test_uvloop_is_replaced_by_asyncios_loop_recorded_and_said_once(tmp_path: Pa
     assert names == ["sleeper-install", "sleeper-run", "sleeper-runner"]
 
 
-def test_keep_uvloop_keeps_it_and_says_nothing_was_recorded(tmp_path: Path):
+def test_keep_uvloop_keeps_it_and_records_it_from_outside_said_once(tmp_path: Path):
     plain = _plain_of(tmp_path, UVLOOP_PROGRAM)
     proc, model = _record(tmp_path, UVLOOP_PROGRAM, "--keep-uvloop")
     assert (proc.returncode, proc.stdout) == (0, plain.stdout)
-    assert not model.loops and not model.tasks
-    assert "no asyncio event loop was recorded" in proc.stderr
+    assert proc.stderr.count(UVLOOP_KEPT) == 1 and "no asyncio event loop" not in proc.stderr
+    assert [text for _, text in model.notes] == [UVLOOP_KEPT]
+    assert [loop.outside for loop in model.loops.values()] == ["uvloop.Loop"] * 3
+    names = sorted(task.name for task in model.tasks if task.name.startswith("sleeper-"))
+    assert names == ["sleeper-install", "sleeper-run", "sleeper-runner"]
     check = subprocess.run(
         [*LOOPVIZ, "check", str(tmp_path / "prog.lvtrace")],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
-    assert check.returncode == 2, check.stdout + check.stderr
-    assert "no asyncio event loop was recorded" in check.stderr
+    assert check.returncode == 0, check.stdout + check.stderr  # checked: no longer 2
+    assert UVLOOP_KEPT in check.stderr
 
 
 def _plain_of(tmp_path: Path, source: str) -> subprocess.CompletedProcess:
@@ -106,13 +110,16 @@ APP = """
 
 
 @pytest.mark.timeout(120)
-@pytest.mark.parametrize("loop", ["auto", "asyncio"])
-def test_a_uvicorn_starlette_app_is_recorded_with_its_requests(tmp_path: Path, loop: str):
+@pytest.mark.parametrize(("loop", "keep"), [("auto", False), ("asyncio", False), ("auto", True)])
+def test_a_uvicorn_starlette_app_is_recorded_with_its_requests(
+    tmp_path: Path, loop: str, keep: bool
+):
     pytest.importorskip("uvicorn")
     pytest.importorskip("starlette")
     (tmp_path / "app.py").write_text(textwrap.dedent(APP))
     trace = tmp_path / "app.lvtrace"
-    command = [*LOOPVIZ, "record", "-o", str(trace), "-m", "uvicorn", "app:app",
+    kept = ["--keep-uvloop"] if keep else []
+    command = [*LOOPVIZ, "record", "-o", str(trace), *kept, "-m", "uvicorn", "app:app",
                "--port", "0", "--loop", loop]  # fmt: skip
     server = subprocess.Popen(
         command, cwd=tmp_path, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True
@@ -132,8 +139,10 @@ def test_a_uvicorn_starlette_app_is_recorded_with_its_requests(tmp_path: Path, l
     model = Model.load(str(trace))
     assert model.loops, err
     assert sum(task.coro.endswith("run_asgi") for task in model.tasks) == 3
-    replaced = [text for _, text in model.notes] == [UVLOOP_REPLACED]
-    assert replaced == (loop == "auto")  # uvicorn picks uvloop when it is installed
+    # uvicorn picks uvloop when it is installed
+    uvloop_notes = [] if loop == "asyncio" else [UVLOOP_KEPT if keep else UVLOOP_REPLACED]
+    assert [text for _, text in model.notes] == uvloop_notes
+    assert all(bool(each.outside) == keep for each in model.loops.values())
     assert model.exit_status == 0
 
 

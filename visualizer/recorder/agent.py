@@ -102,7 +102,8 @@ class _OutputTee:
 class Agent:
     """Owns the recorder of one program run and finishes the trace exactly once.
 
-    `keep_uvloop`: leave uvloop's loop in place (unrecorded) instead of asyncio's recording one.
+    `keep_uvloop`: keep uvloop's loop, recorded from outside (`subclass`), instead of putting
+    asyncio's recording one in its place.
     `tell`: where to say what loopviz did (the stream loopviz record reports on: where the trace
     is once finished, uvloop replaced), or None to say nothing.
     """
@@ -394,9 +395,9 @@ def run(
     """Run `target` (a script path, or a module name when `module`) and exit like Python does.
 
     Without `echo` the program's sys.stdout/sys.stderr text only goes into the trace; unless
-    `quiet`, the agent says on stderr where the trace went; `keep_uvloop` leaves uvloop's loop
-    unrecorded instead of replacing it; `control` is the fd of a viewer's control pipe; `step`
-    holds the program before its first handle, for the viewer to step it.
+    `quiet`, the agent says on stderr where the trace went; `keep_uvloop` keeps uvloop's loop,
+    recorded from outside, instead of replacing it; `control` is the fd of a viewer's control
+    pipe; `step` holds the program before its first handle, for the viewer to step it.
     """
     argv = [target, *args]
     try:

@@ -20,14 +20,17 @@ def record_loops(
     recorder: core.Recorder, *, keep_uvloop: bool = False, say: Callable[[str], None] | None = None
 ) -> None:
     """What ``loopviz record/run/step`` do before the program starts: every selector loop it
-    makes records into `recorder` once asyncio is imported, and (unless `keep_uvloop`) uvloop's
-    loop is asyncio's. `say` tells the person at the terminal, once, that uvloop was replaced.
+    makes records into `recorder` once asyncio is imported, and uvloop's loop is asyncio's; or
+    with `keep_uvloop`, uvloop's own, recorded from outside by a subclass. `say` tells the
+    person at the terminal, once, which of the two was done.
     """
     core.set_current(recorder)
     after_import("asyncio", lambda _: hook_loops(True))
-    if not keep_uvloop:
-        # Hooked now, not when asyncio is imported: uvloop imports asyncio itself, half-way
-        # through its own import, when it is too late to watch for its end.
+    # Hooked now, not when asyncio is imported: uvloop imports asyncio itself, half-way through
+    # its own import, when it is too late to watch for its end.
+    if keep_uvloop:
+        after_import("uvloop", lambda module: _install().keep_uvloop(module, recorder, say))
+    else:
         after_import("uvloop", lambda module: _install().replace_uvloop(module, recorder, say))
 
 

@@ -65,26 +65,49 @@ _installed: list[core.Recorder] = []  # install() turns the hook on once, for go
 
 
 UVLOOP_REPLACED = "uvloop replaced by asyncio's loop for recording"
+UVLOOP_KEPT = (
+    "uvloop kept: recorded as a subclass of uvloop.Loop sees it (tasks, steps, waits, timers); "
+    "its select, I/O, ready queue and own callbacks are not recorded"
+)
 
 
 def replace_uvloop(module: Any, recorder: core.Recorder, say: Callable[[str], None] | None) -> None:
     """Make ``uvloop.Loop`` a recording asyncio loop. ``new_event_loop()``, ``run()`` (whose
     check is ``isinstance(loop, Loop)``), ``install()`` and ``EventLoopPolicy`` all make their
     loops through that module-level name, and so does uvicorn (``uvloop.new_event_loop``)."""
-    told: list[bool] = []
     base = recording_class(asyncio.SelectorEventLoop)
+    module.Loop = _telling(base, recorder, say, UVLOOP_REPLACED,
+                           "loopviz --keep-uvloop keeps it, recorded from outside")  # fmt: skip
+
+
+def keep_uvloop(module: Any, recorder: core.Recorder, say: Callable[[str], None] | None) -> None:
+    """Make ``uvloop.Loop`` its recording subclass (`subclass.recording_class`), through the
+    same module-level name as `replace_uvloop`."""
+    from .subclass import recording_class as recording_uvloop
+
+    base = recording_uvloop(module.Loop)
+    module.Loop = _telling(base, recorder, say, UVLOOP_KEPT, "loopviz without --keep-uvloop "
+                           "puts asyncio's loop in its place, recorded whole")  # fmt: skip
+
+
+def _telling(
+    base: type, recorder: core.Recorder, say: Callable[[str], None] | None, note: str, hint: str
+) -> type:
+    """A subclass of `base` (its name, module and repr) whose first loop notes `note` in the
+    trace and says it (with `hint`) on the terminal."""
+    told: list[bool] = []
 
     def __init__(self: Any, *args: Any, **kwargs: Any) -> None:
         base.__init__(self, *args, **kwargs)
         if not told:
             told.append(True)
-            recorder.note(UVLOOP_REPLACED)
+            recorder.note(note)
             if say is not None:
-                say(f"{UVLOOP_REPLACED} (loopviz --keep-uvloop keeps it, unrecorded)")
+                say(f"{note} ({hint})")
 
     namespace = {"__init__": __init__, "__module__": base.__module__,
                  "__qualname__": base.__qualname__, "__doc__": base.__doc__}  # fmt: skip
-    module.Loop = type(base.__name__, (base,), namespace)
+    return type(base.__name__, (base,), namespace)
 
 
 @dataclass
