@@ -31,18 +31,30 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _program_arguments(command: argparse.ArgumentParser) -> None:
+KEEP_UVLOOP_HELP = (
+    "keep uvloop's event loop, recorded from outside as a subclass of it sees it: tasks, steps, "
+    "waits, timers, but not its select, I/O or ready queue (by default loopviz puts asyncio's "
+    "recording loop in its place, and says so)"
+)
+# Why `step` refuses --keep-uvloop, in one line.
+STEP_KEEPS_NO_UVLOOP = (
+    "step cannot keep uvloop: the stepper holds asyncio's loop between two callbacks, and uvloop "
+    "runs its loop in C, where nothing can hold it; step without --keep-uvloop (asyncio's loop "
+    "then runs in uvloop's place, and loopviz says so) or watch it with 'loopviz run "
+    "--keep-uvloop'"
+)
+
+
+def _program_arguments(command: argparse.ArgumentParser, *, steps: bool = False) -> None:
     """What `record`, `run` and `step` take: where to keep the trace, and the program to run.
 
     The program (a script and its arguments, or -m and a module and its arguments) is split off
-    by `_split_program` before the options are parsed: these two are here for --help.
+    by `_split_program` before the options are parsed: these two are here for --help. `step`
+    takes --keep-uvloop only to refuse it in words (see STEP_KEEPS_NO_UVLOOP).
     """
     command.add_argument("-o", "--output", metavar="FILE", help="trace file to keep")
-    command.add_argument(
-        "--keep-uvloop", action="store_true",
-        help="leave uvloop's event loop in place, unrecorded (by default loopviz puts asyncio's "
-        "recording loop in its place, and says so)",
-    )  # fmt: skip
+    command.add_argument("--keep-uvloop", action="store_true",
+                         help=argparse.SUPPRESS if steps else KEEP_UVLOOP_HELP)  # fmt: skip
     command.add_argument("-m", dest="module", metavar="MODULE", help="run a module, like python -m")
     command.add_argument("program", nargs="*", metavar="script.py [args ...]",
                          help="the program and its arguments")  # fmt: skip
@@ -136,9 +148,9 @@ def _parser() -> argparse.ArgumentParser:
         "callback, '}' runs to the next loop iteration, 'u' until the selected task's next step, "
         "'a' plays on by itself, space runs it on and holds it again. While it is held its "
         "clock stands still. Otherwise as 'loopviz run'.",
-        **_program_usage("step", "[-o FILE] [--keep-uvloop] [rule options] "),
+        **_program_usage("step", "[-o FILE] [rule options] "),
     )
-    _program_arguments(step)
+    _program_arguments(step, steps=True)
     _rule_arguments(step)
 
     examples = commands.add_parser(
@@ -450,6 +462,8 @@ def _record(args: argparse.Namespace) -> NoReturn:
 
 def _run(args: argparse.Namespace) -> int:
     """``loopviz run`` and ``loopviz step`` (the same, but started held)."""
+    if args.command == "step" and args.keep_uvloop:
+        raise UsageError(STEP_KEEPS_NO_UVLOOP)
     _check_target(args.module, args.program, args.command)
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UsageError(f"{args.command} needs a terminal; use 'loopviz record' to record "
@@ -592,6 +606,8 @@ def _check(args: argparse.Namespace) -> int:
         # Nothing was checked: a CI gate must not pass on a trace that holds nothing.
         print(f"{PROG}: error: {args.trace}: {NO_LOOP}; nothing to check", file=sys.stderr)
         return 2
+    for _, note in model.notes:  # what the recording could not see is not checked either
+        print(f"{PROG}: {note}", file=sys.stderr)
     findings = diagnose(model, settings)
     if args.json:
         import json

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import NO_LOOP, Model, State, Task
+from .model import NO_LOOP, UNRECORDED, Loop, Model, State, Task
 from .model.diagnose import ERROR, Finding, counts, diagnose
 from .model.state import short_site
 from .trace import schema
@@ -64,24 +64,49 @@ def task_row(model: Model, task: Task) -> dict[str, Any]:
 
 
 def loop_row(model: Model, source: int) -> dict[str, Any]:
+    """A loop's totals. Recorded from outside (uvloop's), what it cannot know is null, and its
+    counts and times are those of the handles it saw."""
     loop = model.loops[source]
+    inside = not loop.outside
     return {
         "loop": source,
         "thread": loop.thread_name,
         "class": loop.cls,
-        "iterations": loop.iterations,
+        "recorded_from_outside": loop.outside or None,
+        "iterations": loop.iterations if inside else None,
         "handles": loop.handles,
         "task_steps": loop.steps,
         "callbacks": loop.callbacks,
         "busy_s": seconds(loop.busy_time),
-        "select_s": seconds(loop.select_time),
+        "select_s": seconds(loop.select_time) if inside else None,
         "longest_handle_s": seconds(loop.longest_handle),
-        "io_events": loop.io_events,
+        "io_events": loop.io_events if inside else None,
         "timers_added": loop.timers_added,
         "timers_cancelled": loop.timers_cancelled,
         "threadsafe_calls": loop.threadsafe_calls,
         "closed": loop.closed is not None,
     }
+
+
+def loop_line(source: int, loop: Loop) -> str:
+    """A loop's totals in one line (Rich markup)."""
+    handles = (f"{loop.handles:,} handles ({loop.steps:,} task steps, "
+               f"{loop.callbacks:,} callbacks)")  # fmt: skip
+    ending = "" if loop.closed is not None else ", [yellow]not closed[/]"
+    if loop.outside:
+        return (
+            f"[bold]loop {source}[/] ({loop.thread_name}, {loop.outside} recorded from outside): "
+            f"{handles} seen, busy {format_duration(loop.busy_time)} in them, longest handle "
+            f"{format_duration(loop.longest_handle)}, {loop.timers_added:,} timers; "
+            f"its iterations, select, I/O and ready queue: {UNRECORDED}{ending}"
+        )
+    return (
+        f"[bold]loop {source}[/] ({loop.thread_name}): {loop.iterations:,} iterations, "
+        f"{handles}, busy {format_duration(loop.busy_time)}, "
+        f"in select {format_duration(loop.select_time)}, "
+        f"longest handle {format_duration(loop.longest_handle)}, "
+        f"{loop.io_events:,} I/O events, {loop.timers_added:,} timers{ending}"
+    )
 
 
 def finding_row(model: Model, finding: Finding) -> dict[str, Any]:
@@ -174,16 +199,7 @@ def print_summary(model: Model, path: str, findings: list[Finding] | None = None
         tasks.add_row(*row)
     console.print(tasks)
     for source in sorted(model.loops):
-        loop = model.loops[source]
-        console.print(
-            f"[bold]loop {source}[/] ({loop.thread_name}): {loop.iterations:,} iterations, "
-            f"{loop.handles:,} handles ({loop.steps:,} task steps, {loop.callbacks:,} callbacks), "
-            f"busy {format_duration(loop.busy_time)}, "
-            f"in select {format_duration(loop.select_time)}, "
-            f"longest handle {format_duration(loop.longest_handle)}, "
-            f"{loop.io_events:,} I/O events, {loop.timers_added:,} timers"
-            + ("" if loop.closed is not None else ", [yellow]not closed[/]")
-        )
+        console.print(loop_line(source, model.loops[source]))
     for error in model.errors:
         console.print(f"[red]loop error:[/] {error.message}")
     print_findings(console, model, findings)
