@@ -301,9 +301,8 @@ class LoopvizApp(App[None]):
         lanes = self._lanes.tasks(model, now)
         counters = []
         for source, loop in sorted(model.loops.items()):
-            label = f"loop {source} {loop.thread_name}"
-            lanes.append(loop_lane(source, model.series(source), label))
-            counters.extend(loop_counters(model.series(source)))
+            lanes.append(loop_lane(source, loop))
+            counters.extend(loop_counters(loop))
         timeline.set_lanes(lanes, counters, model.start or 0, max(now, model.end))
         order = [("loop", source) for source in sorted(model.loops)]
         shown = [task_of(row).index for row in self._main("#tasks", Table).displayed_rows]
@@ -350,8 +349,17 @@ class LoopvizApp(App[None]):
             self.autoplaying = False
         if session.held() is not None:
             self._steer("continue", "Running on.")
+        elif self._cannot_hold():
+            self.notify("uvloop's loop (kept with --keep-uvloop) has no step points loopviz can "
+                        "hold it at: it runs on.", severity="warning", timeout=4)  # fmt: skip
         elif self._steer("pause", "Holding the program at its next step point…"):
             self.screen_stack[0].add_class("-internals")
+
+    def _cannot_hold(self) -> bool:
+        """Every loop still open is recorded from outside (uvloop's): nothing to hold."""
+        with self.session.view() as model:
+            open_loops = [loop for loop in model.loops.values() if loop.closed is None]
+        return bool(open_loops) and all(loop.outside for loop in open_loops)
 
     def _steer(self, cmd: str, words: str, **fields: object) -> bool:
         """Tell the stepper `cmd`; the views follow the program again (live). False when

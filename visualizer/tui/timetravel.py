@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..model import Model, Task
-from ..model.series import LoopSeries
+from ..model import UNRECORDED, Loop, Model, Task
 from ..model.timeindex import TaskAt
 from .format import FINISHED
 from .widgets.timeline import LOOP_PALETTE, Counter, Lane, task_lane
@@ -74,14 +73,20 @@ class Lanes:
         return lanes
 
 
-def loop_lane(source: int, series: LoopSeries, label: str) -> Lane:
+def loop_lane(source: int, loop: Loop) -> Lane:
     """A loop's lane: busy running handles, or blocked in select (LoopPhase codes are the
-    series' Activity values, so its arrays are drawn as they are)."""
+    series' Activity values, so its arrays are drawn as they are). A loop recorded from
+    outside has only the handles it saw, and says so."""
+    series = loop.series
+    label = f"loop {source} {loop.thread_name}"
+    if loop.outside:
+        label = f"loop {source} {loop.outside.partition('.')[0]}"  # only the handles it saw
     return Lane(("loop", source), label, series.begin, series.end, series.kind, LOOP_PALETTE)
 
 
-def loop_counters(series: LoopSeries) -> list[Counter]:
-    return [
-        Counter("ready queue", series.ready_t, series.ready_n),
-        Counter("tasks alive", series.alive_t, series.alive_n),
-    ]
+def loop_counters(loop: Loop) -> list[Counter]:
+    series = loop.series
+    ready = Counter("ready queue", series.ready_t, series.ready_n)
+    if loop.outside:
+        ready = Counter("ready queue", (), (), missing=UNRECORDED)
+    return [ready, Counter("tasks alive", series.alive_t, series.alive_n)]

@@ -8,7 +8,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 from textual.widgets import Static
 
-from ...model import NO_LOOP, Loop, Model
+from ...model import NO_LOOP, UNRECORDED, Loop, Model
 from ...model.series import Activity
 from ...model.state import StackSample
 from ...model.timeindex import LoopAt, Snapshot
@@ -25,6 +25,10 @@ from ..format import (
 )  # fmt: skip
 from ..session import Session
 
+# The loop pane's words on a loop recorded from outside (uvloop's): what it cannot see.
+SEEN_FROM_OUTSIDE = (
+    f"seen from outside: its iterations, select, I/O and ready queue are {UNRECORDED}"
+)
 BLOCKED_AFTER = 0.3  # seconds without records, while the loop is not idle, before we say so
 
 
@@ -37,6 +41,8 @@ def loop_blocked_for(session: Session, loop: Loop) -> float:
     since = session.model.stuck_since(loop.source)
     if since is not None:  # the watchdog saw it stuck (its samples are records: not silence)
         return max(0, session.now() - since) / 1e9
+    if loop.outside:
+        return 0.0  # its waits in select are not recorded: a silence says nothing
     quiet = time.monotonic() - session.last_data
     return quiet if quiet >= BLOCKED_AFTER else 0.0
 
@@ -117,6 +123,11 @@ class HeaderBar(Static):
         return Text(f"■ {words}", style="bold" if status == 0 else "bold red")
 
 
+def _line(text: str, style: str = "") -> Text:
+    """A row's text on one line, cut short with an ellipsis where it must be."""
+    return Text(text, style=style, no_wrap=True, overflow="ellipsis")
+
+
 class LoopPane(Static):
     """Iterations, callbacks per second, select vs busy, queues, and the lag sparkline."""
 
@@ -153,16 +164,19 @@ class LoopPane(Static):
         self.border_title = f"Loop {loop.source}{count} · {loop.thread_name or 'thread'}"
         grid = RichTable.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True, min_width=7)  # fits "BLOCKED"
-        grid.add_column(no_wrap=True, overflow="ellipsis")
-        elapsed = loop.select_time + loop.busy_time
+        # one line a row; a loop seen from outside has a paragraph on what it cannot see
+        grid.add_column(no_wrap=not loop.outside, overflow="ellipsis")
         live = session.program is not None and session.status is None
         rate = self._rate(loop) if live else self._average(model, loop)
-        grid.add_row("iter", f"{loop.iterations:,} · {rate:,.0f} callbacks/s")
-        select, busy = percent(loop.select_time, elapsed), percent(loop.busy_time, elapsed)
-        grid.add_row("time", f"select {select} · busy {busy}")
-        grid.add_row(
-            "now", f"ready {len(loop.ready)} · timers {len(loop.timers)} · fds {len(loop.watchers)}"
-        )
+        if loop.outside:
+            self._outside_rows(grid, loop, rate)
+        else:
+            elapsed = loop.select_time + loop.busy_time
+            grid.add_row("iter", f"{loop.iterations:,} · {rate:,.0f} callbacks/s")
+            select, busy = percent(loop.select_time, elapsed), percent(loop.busy_time, elapsed)
+            grid.add_row("time", f"select {select} · busy {busy}")
+            grid.add_row("now", f"ready {len(loop.ready)} · timers {len(loop.timers)} · "
+                                f"fds {len(loop.watchers)}")  # fmt: skip
         self._lag_row(grid, [lag for _, lag in loop.lag_series[-60:]])
         blocked = loop_blocked_for(session, loop)
         if blocked:
@@ -174,25 +188,38 @@ class LoopPane(Static):
                 grid.add_row(Text("at", alarm), Text(short_site(stuck.where), alarm))
         elif loop.closed is not None:
             grid.add_row("end", f"closed after {duration(loop.closed - loop.opened)}")
-        grid.add_row("trace", Text(session.trace_path, style="dim"))
+        grid.add_row("trace", _line(session.trace_path, "dim"))
         self.update(grid)
+
+    @staticmethod
+    def _outside_rows(grid: RichTable, loop: Loop, rate: float) -> None:
+        """A loop recorded from outside: the words for what it cannot see, then what it saw."""
+        grid.add_row(loop.outside.partition(".")[0], SEEN_FROM_OUTSIDE)
+        grid.add_row("busy", _line(f"{duration(loop.busy_time)} · {rate:,.0f} handles/s seen"))
+        grid.add_row("timers", _line(f"{len(loop.timers)}"))
 
     def _show_at(self, session: Session, loop: Loop, then: LoopAt | None, t: int) -> None:
         """The loop at the time cursor: what it was doing and what was queued."""
         grid = RichTable.grid(padding=(0, 1))
         grid.add_column(style="bold", no_wrap=True, min_width=7)
-        grid.add_column(no_wrap=True, overflow="ellipsis")
+        grid.add_column(no_wrap=not loop.outside, overflow="ellipsis")
         if then is None:
             grid.add_row("", "not open yet")
+        elif loop.outside:
+            grid.add_row(loop.outside.partition(".")[0], SEEN_FROM_OUTSIDE)
+            running = then.activity == Activity.HANDLES
+            grid.add_row("doing", _line("running a handle" if running else "no handle seen"))
+            grid.add_row("timers", _line(f"{then.timers}"))
         else:
             doing = {Activity.SELECT: "waiting in select", Activity.HANDLES: "running handles"}
             grid.add_row("iter", f"{then.iterations:,}")
             grid.add_row("doing", doing.get(then.activity, "its own bookkeeping")
                          if then.activity is not None else "between phases")  # fmt: skip
             grid.add_row("then", f"ready {then.ready} · timers {then.timers} · fds {then.fds}")
-            grid.add_row("tasks", f"{then.alive:,} alive")
+        if then is not None:
+            grid.add_row("tasks", _line(f"{then.alive:,} alive"))
             self._lag_row(grid, [lag for _, lag in loop.lag_series_at(t)[-60:]])
-        grid.add_row("trace", Text(session.trace_path, style="dim"))
+        grid.add_row("trace", _line(session.trace_path, "dim"))
         self.update(grid)
 
     def _stuck_before_records(self, session: Session, stuck: StackSample) -> None:
@@ -208,7 +235,7 @@ class LoopPane(Static):
         grid.add_row(Text("at", alarm), Text(short_site(stuck.where), alarm))
         if stuck.label:
             grid.add_row("task", stuck.label)
-        grid.add_row("trace", Text(session.trace_path, style="dim"))
+        grid.add_row("trace", _line(session.trace_path, "dim"))
         self.update(grid)
 
     def _lag_row(self, grid: RichTable, series: list[int]) -> None:

@@ -15,7 +15,7 @@ from rich.table import Table as RichTable
 from rich.text import Text
 from textual.widgets import Static
 
-from ...model import Model, Origin, Scheduled
+from ...model import UNRECORDED, Model, Origin, Scheduled
 from ...model.state import Held, Loop, Queued, Task
 from ...trace import schema
 from ..format import duration, short_site
@@ -77,6 +77,9 @@ class StepperPane(Static):
             self.border_title = "Loop internals"
             self.update(Text("No event loop yet.", style="dim"))
             return
+        if loop.outside:
+            self._show_outside(model, loop, now)
+            return
         held = loop.held
         self.border_title = f"Loop {loop.source} internals · " + self._state_words(loop, held)
         parts: list[RenderableType] = [self._phases(loop, held)]
@@ -93,6 +96,17 @@ class StepperPane(Static):
         parts.append(self._lists(model, loop, held, now))
         parts.extend(self._next_up(model, held))
         self.update(Group(*parts))
+
+    def _show_outside(self, model: Model, loop: Loop, now: int) -> None:
+        """A loop recorded from outside has no insides to show, nor step points to hold at."""
+        self.border_title = f"Loop {loop.source} internals · {loop.outside}, seen from outside"
+        words = Text(
+            f"{loop.outside} runs its iterations in C: its select, I/O events, ready queue and "
+            f"I/O watchers are {UNRECORDED}, and the stepper cannot hold it. A subclass sees its "
+            "tasks' steps, its callbacks and its timers: they are in the tasks, the timeline and "
+            "the loop pane."
+        )
+        self.update(Group(words, self._timer_list(model, loop, now, BAR)))
 
     @staticmethod
     def _state_words(loop: Loop, held: Held | None) -> str:

@@ -158,6 +158,7 @@ class Counter:
     label: str
     t: Sequence[int]
     value: Sequence[int]
+    missing: str = ""  # a count the trace cannot give: why, said in place of its bars
 
 
 @dataclass(frozen=True)
@@ -907,6 +908,10 @@ class Timeline(ScrollView, can_focus=True):
     def _render_counter(self, index: int, look: Look) -> Strip:
         """A counter's bars, scaled to its highest value in view, which the label shows."""
         counter = self._counters[index]
+        if counter.missing:
+            segments = self._label(counter.label[: look.label_width], look.label, look)
+            segments.append(Segment(fit(counter.missing, look.time_width, "left"), look.axis))
+            return Strip(segments, look.width)
         cells = counter_cells(counter.t, counter.value, self._t0, self._t1, look.time_width)
         top = max(cells, default=0)
         number = f" {max(top, 0)}"
