@@ -78,6 +78,7 @@ CALLBACK = schema.CALLBACK
 SKIP = schema.SKIP
 STEP_YIELD = schema.STEP_YIELD
 STEP_WAIT = schema.STEP_WAIT
+WAIT_FUTURE = schema.WAIT_FUTURE
 STEP_DONE = schema.STEP_DONE
 ABORT = schema.ABORT
 IDLE = schema.IDLE
@@ -291,9 +292,12 @@ class RecordingLoop:
         buf.extend((STEP_YIELD, t, tid, qlen))
 
     def _lv_step_wait(self, task: Any, waiter: Any, t: int, qlen: int) -> None:
-        """Record a step after which `task` waits on `waiter`: what it is, and where."""
+        """Record a step after which `task` waits on `waiter`: what it is, and where.
+        (_lv_run_ready first tries the task's memo for the line it waits at, inline.)"""
         lv = self._lv
         tid = id(task)
+        if tid not in lv.tasks:
+            self._lv_adopt(task)
         if lv.cancels or task.cancelling():
             # a request the task's wakeup did not show: it came while the task was ready
             self._lv_cancel_check(task, t)
@@ -302,39 +306,6 @@ class RecordingLoop:
             ref = 0
         else:
             kind, ref = self._lv_waiter_kind(waiter)
-        # Most waits are where the task waited before at the same line of its own coroutine:
-        # check that chain level by level (the same code objects, the same f_lasti where a
-        # code can be suspended at several places) rather than make a key for it. A task with
-        # memos is a task the loop knows.
-        memos = lv.memos.get(tid)
-        if memos is not None:
-            coro = task.get_coro()
-            memo = memos.get(coro.cr_frame.f_lasti)
-            if memo is not None:
-                codes, deep, entry, stream, fd = memo
-                obj = coro
-                for code in codes:
-                    if type(obj) is not _CORO or obj.cr_code is not code:
-                        break
-                    obj = obj.cr_await
-                else:
-                    if (obj is None or type(obj) is _FUTURE_ITER) and (
-                        not deep or waits.lastis_match(coro, deep)
-                    ):
-                        primitive, where, site, chain, io = entry
-                        if kind == schema.WAIT_FUTURE and primitive:
-                            kind = primitive
-                            if io is not None:
-                                reader = stream() if stream is not None else None
-                                # the stream it read last time, if it still waits on that one
-                                if reader is not None and reader._waiter is waiter:
-                                    ref = fd
-                                else:
-                                    ref = self._lv_io_fd(waits.innermost(coro), io, memo)
-                        lv.buf.extend((STEP_WAIT, t, tid, qlen, kind, ref, site, chain))
-                        return
-        elif tid not in lv.tasks:
-            self._lv_adopt(task)
         self._lv_step_wait_keyed(task, tid, kind, ref, t, qlen)
 
     def _lv_step_wait_keyed(
@@ -636,8 +607,10 @@ class RecordingLoop:
         cancels = self._lv.cancels
         whats = self._lv.whats
         strings = self._lv.strings
+        all_memos = self._lv.memos
+        sleeps = self._lv.sleeps
         done = _task_done
-        handle = callback = task = waiter = None
+        handle = callback = task = waiter = coro = obj = reader = None
         try:
             for _ in range(ntodo):
                 handle = popleft()
@@ -680,9 +653,51 @@ class RecordingLoop:
                 # a C task's step or wakeup
                 handle._run()
                 waiter = task._fut_waiter
-                if waiter is not None:
+                if waiter is None:
+                    pass
+                elif (
+                    (memos := all_memos.get(id(task))) is not None
+                    and type(waiter) is _FUTURE
+                    and not cancels
+                    and not sleeps
+                    and not task.cancelling()
+                    and (memo := memos.get((coro := task.get_coro()).cr_frame.f_lasti))
+                ):
+                    # Most waits are where the task waited before at this line of its own
+                    # coroutine: that chain is checked level by level (the same code objects,
+                    # the same f_lasti where a deeper code has several awaits) rather than
+                    # keyed (see _lv_step_wait_keyed, which keeps the memo). Here, not in a
+                    # method: a call costs more than the check.
+                    codes, deep, entry, stream, fd = memo
+                    obj = coro
+                    for code in codes:
+                        if type(obj) is not _CORO or obj.cr_code is not code:
+                            break
+                        obj = obj.cr_await
+                    else:
+                        if (obj is None or type(obj) is _FUTURE_ITER) and (
+                            not deep or waits.lastis_match(coro, deep)
+                        ):
+                            kind, _, site, chain, io = entry
+                            ref = 0
+                            if io is not None:
+                                reader = stream() if stream is not None else None
+                                # the stream it read last time, if it still waits on that one
+                                if reader is not None and reader._waiter is waiter:
+                                    ref = fd
+                                else:
+                                    ref = self._lv_io_fd(waits.innermost(coro), io, memo)
+                            ext(
+                                (STEP_WAIT, _clock(), id(task), len(ready), kind or WAIT_FUTURE,
+                                 ref, site, chain)
+                            )  # fmt: skip
+                            continue
                     self._lv_step_wait(task, waiter, _clock(), len(ready))
-                elif not done(task):
+                    continue
+                else:
+                    self._lv_step_wait(task, waiter, _clock(), len(ready))
+                    continue
+                if not done(task):
                     # a task never seen is adopted at its first wait or its end
                     ext((STEP_YIELD, _clock(), id(task), len(ready)))
                 else:
@@ -691,7 +706,8 @@ class RecordingLoop:
             ext((ABORT, _clock(), len(ready)))
             raise
         finally:
-            handle = callback = task = waiter = None  # break cycles, as the base loop does
+            # break cycles, as the base loop does
+            handle = callback = task = waiter = coro = obj = reader = None
 
     def _lv_run_ready_debug(self, ready: Any, ntodo: int) -> None:
         """The same in debug mode, where each handle is timed for the slow-callback warning."""
