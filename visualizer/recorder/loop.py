@@ -659,7 +659,7 @@ class RecordingLoop:
                     (memos := all_memos.get(id(task))) is not None
                     and type(waiter) is _FUTURE
                     and not cancels
-                    and not sleeps
+                    and (not sleeps or id(waiter) not in sleeps)  # a sleep's: the long way
                     and not task.cancelling()
                     and (memo := memos.get((coro := task.get_coro()).cr_frame.f_lasti))
                 ):
