@@ -75,10 +75,15 @@ _LEAVES_LOOP = (SystemExit, KeyboardInterrupt)  # what a handle lets out of the 
 class _State(_LoopState):
     """The asyncio recorder's state for one loop, and what recording from outside adds."""
 
-    __slots__ = ("current", "running", "thread", "timer_refs", "flush_due", "on_timer_gone")
+    __slots__ = (
+        "current", "running", "thread", "timer_refs", "flush_due", "on_timer_gone", "call_soon",
+    )  # fmt: skip
 
-    def __init__(self, recorder: core.Recorder, owner: Any) -> None:
+    def __init__(self, recorder: core.Recorder, owner: Any, call_soon: Any) -> None:
         super().__init__(recorder, owner)
+        # uvloop's own call_soon, bound: every task step is queued through it, and a look-up on
+        # the loop (a Cython class: no method cache) costs more than all the rest of the call
+        self.call_soon = call_soon
         # what queues a handle now: the running recorded handle, as (by, ref, what, via,
         # via_ref) for a HANDLE_BEGIN, or None between them
         self.current: tuple[int, int, int, int, int] | None = None
@@ -112,25 +117,23 @@ def _hide_own_frame(exc: BaseException, frame: Any) -> None:
 
 
 class _Handle:
-    """A callback queued on the loop, wrapped so that its run is recorded. To the program and to
-    uvloop (a handle's repr, its error messages) it looks like the callback itself."""
+    """A callback queued on the loop, wrapped so that its run is recorded. To uvloop (a handle's
+    repr, its error messages) it looks like the callback itself."""
 
-    __slots__ = ("loop", "callback", "queued", "origin")
+    __slots__ = ("loop", "lv", "callback", "queued", "origin")
 
     def __init__(
-        self, loop: Any, callback: Any, queued: int, origin: tuple[int, int, int, int, int]
-    ) -> None:
+        self, loop: Any, lv: _State, callback: Any, queued: int,
+        origin: tuple[int, int, int, int, int],
+    ) -> None:  # fmt: skip
         self.loop = loop
+        self.lv = lv  # the loop's state: read from here, not through the loop, on a hot path
         self.callback = callback
         self.queued = queued  # when it was queued (a timer: when it is due)
         self.origin = origin  # what queued it, as a HANDLE_BEGIN says it
 
     def __repr__(self) -> str:
         return repr(self.callback)
-
-    def __getattr__(self, name: str) -> Any:
-        # __qualname__, __name__, __self__, __func__...: the callback's
-        return getattr(self.callback, name)
 
     @property
     def __wrapped__(self) -> Any:
@@ -139,30 +142,42 @@ class _Handle:
 
 class _Step(_Handle):
     """A task's step or wakeup: the task runs until it yields, waits or is done. Its run is
-    what a busy program does most: every line here costs per step."""
+    what a busy program does most: every line here costs per step.
 
-    __slots__ = ("task",)
+    A task drops the handle of its step at once: only uvloop sees it, and asks its callback for
+    ``__self__`` (the task, in its slow-callback warning) and its repr. No ``__getattr__`` here:
+    it would slow every attribute read of the wrapper by a fifth of what recording a step costs.
+    """
+
+    __slots__ = ("task", "wakeup")
 
     def __init__(
-        self, loop: Any, callback: Any, queued: int, origin: tuple[int, int, int, int, int],
-        task: Any,
+        self, loop: Any, lv: _State, callback: Any, queued: int,
+        origin: tuple[int, int, int, int, int], task: Any,
     ) -> None:  # fmt: skip
         self.loop = loop
+        self.lv = lv
         self.callback = callback
         self.queued = queued
         self.origin = origin
         self.task = task  # the callback holds it already: kept no longer than it is
+        # a wakeup carries the cancellation asked while the task waited; a step's is seen at
+        # its end (as RecordingLoop._lv_run_ready sees them)
+        self.wakeup = type(callback) is not _STEP_WRAPPER
+
+    @property
+    def __self__(self) -> Any:
+        return self.task
 
     def __call__(self, *args: Any) -> None:
-        loop = self.loop
-        lv = loop._lv
+        lv = self.lv
         task = self.task
         t = _clock()
         lv.buf.extend((HANDLE_BEGIN, t, self.queued, *self.origin))
         if lv.fresh:
-            loop._lv_check_names()
-        if lv.cancels or task.cancelling():
-            loop._lv_cancel_check(task, t)
+            self.loop._lv_check_names()
+        if self.wakeup and (lv.cancels or task.cancelling()):
+            self.loop._lv_cancel_check(task, t)
         outer = lv.current
         lv.current = (BY_TASK, id(task), 0, 0, 0)
         lv.waiting = False
@@ -178,23 +193,28 @@ class _Step(_Handle):
         # how it ended, as RecordingLoop._lv_run_ready tells a C task's step
         waiter = task._fut_waiter
         if waiter is not None:
-            loop._lv_step_wait(task, waiter, _clock(), UNKNOWN)
+            self.loop._lv_step_wait(task, waiter, _clock(), UNKNOWN)
         elif not _task_done(task):
             lv.buf.extend((STEP_YIELD, _clock(), id(task), UNKNOWN))
         else:
-            loop._lv_step_end(task, _clock(), UNKNOWN)
+            self.loop._lv_step_end(task, _clock(), UNKNOWN)
         if not lv.flush_due or len(lv.buf) > _FLUSH_ITEMS:
-            loop._lv_after_handle()
+            self.loop._lv_after_handle()
 
 
 class _Callback(_Handle):
-    """A plain callback: from call_soon, or (`_Timer`) a timer's."""
+    """A plain callback: from call_soon, or (`_Timer`) a timer's. The program may keep its
+    handle and look at it: its attributes are the callback's."""
 
     __slots__ = ()
 
+    def __getattr__(self, name: str) -> Any:
+        # __qualname__, __name__, __self__, __func__...
+        return getattr(self.callback, name)
+
     def __call__(self, *args: Any) -> Any:
         loop = self.loop
-        lv = loop._lv
+        lv = self.lv
         t = _clock()
         what = loop._lv_what(self.callback)
         outer = lv.current
@@ -234,8 +254,8 @@ class _Timer(_Callback):
 
     __slots__ = ("seq", "__weakref__")
 
-    def __init__(self, loop: Any, callback: Any, when: int, seq: int) -> None:
-        super().__init__(loop, callback, when, (BY_TIMER, seq, 0, 0, 0))
+    def __init__(self, loop: Any, lv: _State, callback: Any, when: int, seq: int) -> None:
+        super().__init__(loop, lv, callback, when, (BY_TIMER, seq, 0, 0, 0))
         self.seq = seq
 
     def _begin(self, lv: _State, t: int, what: int) -> tuple[int, int, int, int, int]:
@@ -258,7 +278,7 @@ class RecordingUvloop:
     def _lv_open(self, recorder: core.Recorder) -> None:
         """Start recording: the loop, and that it is seen from outside (written at once, before
         another thread's call_soon_threadsafe can name it)."""
-        self._lv = lv = _State(recorder, self)
+        self._lv = lv = _State(recorder, self, super().call_soon)  # type: ignore[misc]
         now, loop_now = _clock(), int(self.time() * 1e9)  # type: ignore[attr-defined]
         lv.offset = now - loop_now
         thread = threading.current_thread()
@@ -276,19 +296,6 @@ class RecordingUvloop:
         return self._lv.thread
 
     # -- handles ---------------------------------------------------------------------------------
-
-    def _lv_wrap(self, callback: Any) -> _Handle:
-        """`callback`, to be queued now, wrapped so that its run is recorded."""
-        lv = self._lv
-        origin = lv.current
-        if origin is None:
-            origin = _BY_UNSEEN if lv.running else _BY_OUTSIDE
-        if type(callback) is _STEP_WRAPPER:  # a C task's step: the commonest, told first
-            return _Step(self, callback, _clock(), origin, callback.__self__)
-        task = _task_of(callback)
-        if task is None:
-            return _Callback(self, callback, _clock(), origin)
-        return _Step(self, callback, _clock(), origin, task)
 
     def _lv_after_handle(self) -> None:
         """After a recorded handle: write the buffer when it is full; else soon, by a timer of
@@ -311,7 +318,18 @@ class RecordingUvloop:
         self._lv_flush()
 
     def call_soon(self, callback: Any, *args: Any, context: Any = None) -> Any:
-        handle = super().call_soon(self._lv_wrap(callback), *args, context=context)  # type: ignore[misc]
+        # Every task step comes through here: the wrapping is written out, not called.
+        lv = self._lv
+        origin = lv.current
+        if origin is None:
+            origin = _BY_UNSEEN if lv.running else _BY_OUTSIDE
+        if type(callback) is _STEP_WRAPPER:  # a C task's step: the commonest, told first
+            wrapped: _Handle = _Step(self, lv, callback, _clock(), origin, callback.__self__)
+        elif (task := _task_of(callback)) is not None:
+            wrapped = _Step(self, lv, callback, _clock(), origin, task)
+        else:
+            wrapped = _Callback(self, lv, callback, _clock(), origin)
+        handle = lv.call_soon(wrapped, *args, context=context)
         if handle._source_traceback:
             waits.strip_own_frames(handle._source_traceback)
         return handle
@@ -321,7 +339,7 @@ class RecordingUvloop:
         rec = self._lv.rec
         what = rec.intern(waits.describe_callback(callback))
         rec.emit(schema.THREADSAFE, _clock(), self._lv.src, _get_ident(), what)
-        wrapped = _Callback(self, callback, _clock(), _BY_THREAD)
+        wrapped = _Callback(self, self._lv, callback, _clock(), _BY_THREAD)
         handle = super().call_soon_threadsafe(wrapped, *args, context=context)  # type: ignore[misc]
         if handle._source_traceback:
             waits.strip_own_frames(handle._source_traceback)
@@ -350,7 +368,7 @@ class RecordingUvloop:
         except (TypeError, ValueError, OverflowError):
             due = now  # uvloop refuses such a delay: nothing is recorded
         seq = next(lv.timer_seq)
-        timer = _Timer(self, callback, due, seq)
+        timer = _Timer(self, lv, callback, due, seq)
         if when is None:
             handle = super().call_later(delay, timer, *args, context=context)  # type: ignore[misc]
         else:
