@@ -21,8 +21,12 @@ uvloop = pytest.importorskip("uvloop")
 
 # Sleeps, a gather, a failing task, a TCP echo over loopback, a timer, a thread: under uvloop.run.
 PROGRAM = """
-    import asyncio, sys
+    import asyncio, sys, time
     import uvloop
+
+    def shout(word):
+        time.sleep(0.02)  # long enough that the task waits for the thread
+        return word.upper()
 
     async def echo(reader, writer):
         while line := await reader.readline():
@@ -63,7 +67,7 @@ PROGRAM = """
             await failing
         except ValueError as exc:
             print("caught", exc)
-        print(await asyncio.to_thread(str.upper, "from a thread"))
+        print(await asyncio.to_thread(shout, "from a thread"))
         print(await rang, asyncio.current_task().get_name())
 
     uvloop.run(main())
