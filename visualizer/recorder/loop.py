@@ -345,20 +345,20 @@ class RecordingLoop:
 
     def _lv_memo(self, task: Any, tid: int, entry: tuple[Any, ...]) -> list[Any] | None:
         """Keep `entry` as what `task` waits on when its coroutine waits at this line again
-        (a list: _lv_io_fd updates the stream it read). None for a chain that is not all
-        coroutines, or a task's memos grown past MEMOS_PER_TASK lines."""
+        (a list: _lv_io_fd updates the stream it read); a task's memos are forgotten when
+        they pass MEMOS_PER_TASK lines. None for a chain that is not all coroutines."""
         coro = task.get_coro()
         if type(coro) is not _CORO or entry[4] is waits.IO_BY_FRAME:
             return None
-        codes, deep = waits.chain_codes(coro, self._lv.several, _FUTURE_ITER)
-        if codes is None:
+        checks = waits.chain_checks(coro, self._lv.several, _FUTURE_ITER)
+        if checks is None:
             return None
         memos = self._lv.memos.get(tid)
         if memos is None:
             memos = self._lv.memos[tid] = {}
         elif len(memos) >= MEMOS_PER_TASK:
             memos.clear()
-        memo = memos[coro.cr_frame.f_lasti] = [codes, deep, entry, None, 0]
+        memo = memos[coro.cr_frame.f_lasti] = [checks, entry, None, 0]
         return memo
 
     def _lv_io_fd(self, last: Any, io: tuple[int, Any, bool], memo: Any) -> int:
@@ -380,8 +380,8 @@ class RecordingLoop:
         if type(fd) is not int or fd < 0:
             return 0
         if memo is not None and tp is _STREAM_READER:
-            memo[3] = weakref.ref(obj)
-            memo[4] = fd
+            memo[2] = weakref.ref(obj)
+            memo[3] = fd
         return fd
 
     def _lv_new_chain(self, task: Any) -> tuple[tuple[Any, ...], Any]:
@@ -656,7 +656,7 @@ class RecordingLoop:
                 if waiter is None:
                     pass
                 elif (
-                    (memos := all_memos.get(id(task))) is not None
+                    (memos := all_memos.get(tid := id(task))) is not None
                     and type(waiter) is _FUTURE
                     and not cancels
                     and (not sleeps or id(waiter) not in sleeps)  # a sleep's: the long way
@@ -668,16 +668,18 @@ class RecordingLoop:
                     # the same f_lasti where a deeper code has several awaits) rather than
                     # keyed (see _lv_step_wait_keyed, which keeps the memo). Here, not in a
                     # method: a call costs more than the check.
-                    codes, deep, entry, stream, fd = memo
-                    obj = coro
-                    for code in codes:
-                        if type(obj) is not _CORO or obj.cr_code is not code:
+                    checks, entry, stream, fd = memo
+                    obj = coro.cr_await
+                    for code, lasti in checks:
+                        if (
+                            type(obj) is not _CORO
+                            or obj.cr_code is not code
+                            or (lasti >= 0 and obj.cr_frame.f_lasti != lasti)
+                        ):
                             break
                         obj = obj.cr_await
                     else:
-                        if (obj is None or type(obj) is _FUTURE_ITER) and (
-                            not deep or waits.lastis_match(coro, deep)
-                        ):
+                        if obj is None or type(obj) is _FUTURE_ITER:
                             kind, _, site, chain, io = entry
                             ref = 0
                             if io is not None:
@@ -688,7 +690,7 @@ class RecordingLoop:
                                 else:
                                     ref = self._lv_io_fd(waits.innermost(coro), io, memo)
                             ext(
-                                (STEP_WAIT, _clock(), id(task), len(ready), kind or WAIT_FUTURE,
+                                (STEP_WAIT, _clock(), tid, len(ready), kind or WAIT_FUTURE,
                                  ref, site, chain)
                             )  # fmt: skip
                             continue

@@ -146,24 +146,21 @@ def chain_key(chain: list[Any], several: set[int]) -> tuple[int, ...] | None:
     return tuple(key)
 
 
-def chain_codes(
+def chain_checks(
     coro: Any, several: set[int], future_iter: type
-) -> tuple[tuple[CodeType, ...] | None, tuple[tuple[int, int], ...]]:
-    """The code objects of a suspended chain of coroutines, outermost first, and (level,
-    f_lasti) for each level below the first whose code can be suspended at several places.
-    (None, ()) when the chain holds anything but coroutines before the future it awaits."""
-    codes = []
-    deep = []
-    obj = coro
+) -> tuple[tuple[CodeType, int], ...] | None:
+    """What tells a suspended chain of coroutines again, below its outermost coroutine:
+    (code, f_lasti) for each level, f_lasti -1 where the code can be suspended at one place
+    only. None when the chain holds anything but coroutines before the future it awaits."""
+    checks = []
+    obj = coro.cr_await
     while type(obj) is CoroutineType:
         code = obj.cr_code
-        if codes and id(code) in several:
-            deep.append((len(codes), obj.cr_frame.f_lasti))
-        codes.append(code)
+        checks.append((code, obj.cr_frame.f_lasti if id(code) in several else -1))
         obj = obj.cr_await
     if obj is not None and type(obj) is not future_iter:
-        return None, ()
-    return tuple(codes), tuple(deep)
+        return None
+    return tuple(checks)
 
 
 def innermost(coro: Any) -> Any:
@@ -171,19 +168,6 @@ def innermost(coro: Any) -> Any:
     while type(coro.cr_await) is CoroutineType:
         coro = coro.cr_await
     return coro
-
-
-def lastis_match(coro: Any, deep: tuple[tuple[int, int], ...]) -> bool:
-    """Whether the coroutines at these levels of a chain are suspended where they were."""
-    level = 0
-    obj = coro
-    for at, lasti in deep:
-        while level < at:
-            obj = obj.cr_await
-            level += 1
-        if obj.cr_frame.f_lasti != lasti:
-            return False
-    return True
 
 
 def primitive_of(frames: list[FrameType]) -> int:
