@@ -232,6 +232,19 @@ def test_kept_uvloop_records_the_steps_asyncios_loop_records_for_the_same_tasks(
 
 
 @pytest.mark.timeout(60)
+def test_the_first_task_is_made_at_the_programs_uvloop_run_line_not_in_uvloop(recorded):
+    tmp_path, _ = recorded
+    lines = (tmp_path / "prog.py").read_text().splitlines()
+    line = lines.index("uvloop.run(main())") + 1
+    replaced_trace = tmp_path / "replaced-site.lvtrace"
+    proc = _loopviz("record", "-q", "-o", str(replaced_trace), str(tmp_path / "prog.py"))
+    assert proc.returncode == 3, proc.stderr
+    for trace in (tmp_path / "prog.lvtrace", replaced_trace):
+        main = Model.load(str(trace)).tasks[0]
+        assert main.site.startswith(f"{tmp_path / 'prog.py'}:{line} in "), (trace, main.site)
+
+
+@pytest.mark.timeout(60)
 def test_summary_says_what_is_not_recorded_under_uvloop(recorded):
     tmp_path, _ = recorded
     trace = str(tmp_path / "prog.lvtrace")

@@ -255,9 +255,23 @@ def format_site(code: CodeType, lineno: int | None) -> str:
     return f"{code.co_filename}:{lineno or code.co_firstlineno} in {code.co_qualname}"
 
 
+_LIBRARY_DIRS: tuple[str, ...] = (ASYNCIO_DIR, _OWN_DIR)
+
+
+def _library_dirs() -> tuple[str, ...]:
+    """asyncio's and loopviz's folders, and uvloop's once it is imported (its ``run`` and
+    ``Loop`` stand where asyncio's would: the program's own line is further out)."""
+    global _LIBRARY_DIRS
+    if len(_LIBRARY_DIRS) == 2:
+        uvloop = sys.modules.get("uvloop")
+        where = getattr(uvloop, "__file__", None)
+        if isinstance(where, str):
+            _LIBRARY_DIRS = (*_LIBRARY_DIRS, os.path.dirname(where) + os.sep)
+    return _LIBRARY_DIRS
+
+
 def is_library_frame(frame: FrameType) -> bool:
-    filename = frame.f_code.co_filename
-    return filename.startswith(ASYNCIO_DIR) or filename.startswith(_OWN_DIR)
+    return frame.f_code.co_filename.startswith(_library_dirs())
 
 
 def caller_site(frame: FrameType | None) -> FrameType | None:
