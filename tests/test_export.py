@@ -20,7 +20,7 @@ import visualizer
 from tests.conftest import requires_eager
 from visualizer import RecordingEventLoop
 from visualizer.export import default_output, write
-from visualizer.model import Model
+from visualizer.model import UNRECORDED, Activity, Model
 from visualizer.trace import schema as s
 from visualizer.trace.format import encode_batch, encode_header
 from visualizer.trace.reader import Trace, read_stream, records
@@ -417,6 +417,128 @@ def test_output_errors_marks_and_exit_are_instants_on_the_program_track():
 def test_an_empty_trace_exports_an_empty_timeline():
     doc = perfetto(handmade())
     assert not [e for e in doc["traceEvents"] if e["ph"] != "M"]
+
+
+# -- perfetto: a loop recorded from outside (uvloop kept) -----------------------------------------
+
+OUTSIDE_STRINGS = (
+    (s.STR, 1, "main"), (s.STR, 2, "app.py:3 in <module>"), (s.STR, 3, "ring"),
+    (s.STR, 4, "MainThread"), (s.STR, 5, "Loop"), (s.STR, 6, "uvloop.Loop"),
+)  # fmt: skip
+# main queues a timer and waits; the timer's callback `ring` wakes it 30 ns after main's step
+# ended; every qlen is -1 (not known) and each handle's begin comes in its HANDLE_BEGIN.
+MAIN_AND_TIMER_FROM_OUTSIDE = batch(
+    1,
+    *OUTSIDE_STRINGS,
+    (s.LOOP_OPEN, 100, 0, 7, 4, 5),
+    (s.LOOP_OUTSIDE, 100, 6),
+    (s.TASK_NEW, 100, 1, "Task-1", 1, 2, 0, 0),
+    (s.RUN_BEGIN, 105, 7, 4),
+    (s.HANDLE_BEGIN, 110, 101, s.BY_OUTSIDE, 0, 0, 0, 0),
+    (s.TIMER_ADD, 112, 1, 150, 3),
+    (s.STEP_WAIT, 120, 1, -1, s.WAIT_FUTURE, 0, 0, 0),
+    (s.HANDLE_BEGIN, 150, 150, s.BY_TIMER, 1, 3, 0, 0),
+    (s.TIMER_DUE, 1),
+    (s.CALLBACK, 155, -1, 3),
+    (s.HANDLE_BEGIN, 160, 155, s.BY_CALLBACK, 0, 3, s.BY_TIMER, 1),
+    (s.STEP_DONE, 170, 1, -1, s.OUTCOME_OK, 0),
+    (s.RUN_END, 175),
+    (s.LOOP_CLOSE, 180),
+)
+NOT_RECORDED = f"{UNRECORDED}: iterations, select, I/O, ready queue"
+
+
+def test_a_loop_recorded_from_outside_exports_its_handles_where_they_began():
+    doc = perfetto(handmade(MAIN_AND_TIMER_FROM_OUTSIDE))
+    steps = [(ns(e["ts"]), ns(e["dur"])) for e in of(doc, "X", cat="step")]
+    assert steps == [(10, 10), (60, 10)]
+    callbacks = [(e["name"], ns(e["ts"]), ns(e["dur"]), e["args"]) for e in of(doc, "X", tid=2)]
+    assert callbacks == [("ring", 50, 5, {})]  # from its HANDLE_BEGIN, not main's end (20)
+
+
+def test_a_loop_recorded_from_outside_has_no_ready_queue_or_loop_slices_and_says_so():
+    doc = perfetto(handmade(MAIN_AND_TIMER_FROM_OUTSIDE))
+    assert not of(doc, "C", name="ready queue")
+    assert not of(doc, "X", cat="loop", tid=1)  # no select waits, no iterations
+    (note,) = of(doc, "i", tid=1)
+    assert (note["name"], ns(note["ts"]), note["args"]) == (
+        NOT_RECORDED, 0, {"recorded_from_outside": "uvloop.Loop"},
+    )  # fmt: skip
+    (process,) = [e for e in of(doc, "M", name="process_name") if e["pid"] == 1]
+    assert process["args"]["name"] == "loop 1 (MainThread, uvloop.Loop recorded from outside)"
+    assert doc["otherData"]["loop_1"] == f"uvloop.Loop recorded from outside; {NOT_RECORDED}"
+
+
+# A callback queued at once, a timer's callback that comes after the loop was idle, and sleeps.
+UVLOOP_PROGRAM = """
+    import asyncio
+    import uvloop
+
+    def ring(future):
+        future.set_result("rang")
+
+    async def nap(seconds):
+        await asyncio.sleep(seconds)
+        return seconds
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        rang = loop.create_future()
+        loop.call_later(0.01, ring, rang)
+        loop.call_soon(print, "soon")
+        print(await asyncio.gather(nap(0.005), nap(0.002)), await rang)
+
+    uvloop.run(main())
+"""
+
+
+@pytest.fixture(scope="module")
+def kept_uvloop(tmp_path_factory: pytest.TempPathFactory) -> Trace:
+    """UVLOOP_PROGRAM recorded by ``loopviz record --keep-uvloop``."""
+    pytest.importorskip("uvloop")
+    tmp_path = tmp_path_factory.mktemp("kept_uvloop")
+    (tmp_path / "prog.py").write_text(textwrap.dedent(UVLOOP_PROGRAM))
+    trace = tmp_path / "prog.lvtrace"
+    result = _run("record", "-q", "--keep-uvloop", "-o", str(trace), "prog.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return read_stream(io.BytesIO(trace.read_bytes()), "kept uvloop")
+
+
+def test_kept_uvloop_step_slices_are_the_models_steps(kept_uvloop: Trace):
+    model = Model.from_trace(kept_uvloop)
+    assert next(iter(model.loops.values())).outside == "uvloop.Loop"
+    doc = perfetto(kept_uvloop)
+    tids = {name: tid for tid, name in thread_names(doc).items()}
+    t0 = model.start or 0
+    for task in model.tasks:
+        slices = [(ns(e["ts"]), ns(e["ts"]) + ns(e["dur"]))
+                  for e in of(doc, "X", cat="step", tid=tids[task.label])]  # fmt: skip
+        assert slices == [(step.begin - t0, step.end - t0) for step in task.steps], task.label
+
+
+def test_kept_uvloop_callbacks_and_steps_span_the_handles_the_model_saw(kept_uvloop: Trace):
+    model = Model.from_trace(kept_uvloop)
+    ((source, loop),) = model.loops.items()
+    doc = perfetto(kept_uvloop)
+    t0 = model.start or 0
+    series = loop.series
+    spans = zip(series.begin, series.end, series.kind, strict=True)
+    handles = [(begin - t0, end - t0) for begin, end, kind in spans if kind == Activity.HANDLES]
+    callbacks = of(doc, "X", pid=source, cat="loop")
+    assert {e["name"] for e in callbacks} >= {"ring", "print"}
+    exported = sorted((ns(e["ts"]), ns(e["ts"]) + ns(e["dur"]))
+                      for e in callbacks + of(doc, "X", pid=source, cat="step"))  # fmt: skip
+    assert exported == handles
+
+
+def test_kept_uvloop_export_writes_no_unknown_number(kept_uvloop: Trace):
+    doc = perfetto(kept_uvloop)
+    counters = of(doc, "C")
+    assert {e["name"] for e in counters} == {"tasks"}  # no ready queue
+    assert all(value >= 0 for e in counters for value in e["args"].values())
+    assert not [e for e in of(doc, "X", cat="loop") if "qlen_after" in e["args"]]
+    (note,) = of(doc, "i", cat="loop")
+    assert note["name"] == NOT_RECORDED
 
 
 # -- json and jsonl ------------------------------------------------------------------------------

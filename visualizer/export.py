@@ -12,12 +12,19 @@
 - counters per loop: the ready queue's length and the number of tasks alive;
 - instants on the program's track: marks, loop errors, output chunks, the exit status.
 
+A loop recorded from outside (uvloop kept with ``--keep-uvloop``) has no iterations, select,
+I/O or ready queue in its trace: its loop track holds no slice, only an instant that says what
+was not recorded, and it has no ready-queue counter; its process name and ``otherData`` say it
+too. Its callbacks and steps begin when their HANDLE_BEGIN says, not where the handle before
+ended.
+
 Every ``tid`` is unique in the file and none is 0: Perfetto keys threads by tid alone and has
 merged tid 0 with tid 1. Times are microseconds (floats: nanoseconds survive) from the trace's
 first timestamp.
 
 ``json`` and ``jsonl`` write every record as it is in the trace, one object each, with its
-fields named as in `schema.FIELDS` and its string ids replaced by their text, for ``jq``.
+fields named as in `schema.FIELDS` and its string ids replaced by their text, for ``jq``: a
+``qlen`` of -1 there is what the trace holds for a loop recorded from outside (not known).
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from typing import Any, BinaryIO
 
 import msgspec
 
-from .model import Model, Origin, Task
+from .model import UNRECORDED, Loop, Model, Origin, Task
 from .model.state import Step
 from .trace import schema
 from .trace.reader import Trace, records
@@ -46,6 +53,8 @@ _RENAMED = {"loop": "on_loop"}
 _STREAMS = {1: "stdout", 2: "stderr", 3: "stdout", 4: "stderr"}
 _STEPS = frozenset({schema.STEP_YIELD, schema.STEP_WAIT, schema.STEP_DONE})
 _TITLE_CHARS = 80
+# What the export of a loop recorded from outside leaves out, said on its loop track.
+_NOT_RECORDED = f"{UNRECORDED}: iterations, select, I/O, ready queue"
 
 
 def default_output(path: str, fmt: str) -> str:
@@ -204,6 +213,9 @@ def _other_data(trace: Trace, model: Model) -> dict[str, str]:
         data["argv"] = " ".join(map(str, meta["argv"]))
     if trace.truncated:
         data["truncated"] = trace.note
+    for source, loop in sorted(model.loops.items()):
+        if loop.outside:
+            data[f"loop_{source}"] = f"{loop.outside} recorded from outside; {_NOT_RECORDED}"
     return data
 
 
@@ -258,13 +270,20 @@ def _names(model: Model, tracks: _Tracks) -> Iterator[Event]:
     yield _meta("process_name", tracks.program_pid, tracks.program_tid, program)
     yield _meta("thread_name", tracks.program_pid, tracks.program_tid, "program")
     for source in sorted(model.loops):
-        loop = model.loops[source]
-        name = f"loop {source} ({loop.thread_name})" if loop.thread_name else f"loop {source}"
+        name = _loop_name(source, model.loops[source])
         yield _meta("process_name", source, tracks.loop_tid[source], name)
         yield _meta("thread_name", source, tracks.loop_tid[source], "loop")
         yield _meta("thread_name", source, tracks.callbacks_tid[source], "callbacks")
     for task in model.tasks:
         yield _meta("thread_name", task.loop, tracks.task_tid(task.index), task.label)
+
+
+def _loop_name(source: int, loop: Loop) -> str:
+    """A loop's process name: "loop 1 (MainThread)", "loop 1 (MainThread, uvloop.Loop recorded
+    from outside)"."""
+    outside = f"{loop.outside} recorded from outside" if loop.outside else ""
+    details = ", ".join(detail for detail in (loop.thread_name, outside) if detail)
+    return f"loop {source} ({details})" if details else f"loop {source}"
 
 
 # -- tasks ------------------------------------------------------------------------------------
@@ -416,7 +435,11 @@ def _counter(pid: int, tid: int, ts: float, name: str, series: str, value: int) 
 
 
 class _LoopTrack:
-    """The loop track, callbacks track and ready-queue counter of one loop, from its records."""
+    """The loop track, callbacks track and ready-queue counter of one loop, from its records.
+
+    A loop recorded from outside (LOOP_OUTSIDE) says when each handle begins (HANDLE_BEGIN), and
+    nothing of its iterations or ready queue (every ``qlen`` is -1): those are left out.
+    """
 
     def __init__(self, source: int, tracks: _Tracks, clock: _Clock) -> None:
         self.pid = source
@@ -429,6 +452,7 @@ class _LoopTrack:
         self.handle_begin: int | None = None
         self.handles = 0
         self.ready: int | None = None  # the ready queue's length last reported
+        self.outside = False  # recorded from outside: only a HANDLE_BEGIN gives a handle's begin
         self.handlers: dict[int, Callable[[Record], Iterator[Event]]] = {
             schema.STR: self._on_str,
             schema.TASK_NEW: self._on_task_new,
@@ -439,6 +463,8 @@ class _LoopTrack:
             schema.IDLE: self._on_pause,
             schema.RUN_END: self._on_pause,
             schema.LOOP_CLOSE: self._on_pause,
+            schema.LOOP_OUTSIDE: self._on_loop_outside,
+            schema.HANDLE_BEGIN: self._on_handle_begin,
             **{kind: self._on_step for kind in _STEPS},
         }
 
@@ -462,7 +488,7 @@ class _LoopTrack:
         }
 
     def _queue_length(self, t: int, qlen: int) -> Iterator[Event]:
-        if qlen != self.ready:  # a sample only when it changes
+        if qlen != self.ready and qlen >= 0:  # a sample only when it changes and is known
             self.ready = qlen
             yield _counter(self.pid, self.tid, self.us(t), "ready queue", "handles", qlen)
 
@@ -476,7 +502,8 @@ class _LoopTrack:
 
     def _handle_ran(self, t: int, qlen: int) -> Iterator[Event]:
         self.handles += 1
-        self.handle_begin = t  # the next handle begins where this one ended
+        # the next handle begins where this one ended; from outside, where its HANDLE_BEGIN says
+        self.handle_begin = None if self.outside else t
         yield from self._queue_length(t, qlen)
 
     def _on_str(self, r: Record) -> Iterator[Event]:
@@ -512,7 +539,8 @@ class _LoopTrack:
         _, t, qlen, what = r
         if self.handle_begin is not None:
             name = _text(self.strings, what) or "callback"
-            yield self._slice(self.callbacks_tid, self.handle_begin, t, name, {"qlen_after": qlen})
+            args = {"qlen_after": qlen} if qlen >= 0 else {}
+            yield self._slice(self.callbacks_tid, self.handle_begin, t, name, args)
         yield from self._handle_ran(t, qlen)
 
     def _on_abort(self, r: Record) -> Iterator[Event]:
@@ -520,6 +548,24 @@ class _LoopTrack:
 
     def _on_pause(self, r: Record) -> Iterator[Event]:
         return self.end_busy()
+
+    def _on_loop_outside(self, r: Record) -> Iterator[Event]:
+        self.outside = True
+        self.handle_begin = None
+        yield {
+            "ph": "i",
+            "s": "t",
+            "ts": self.us(r[1]),
+            "pid": self.pid,
+            "tid": self.tid,
+            "name": _NOT_RECORDED,
+            "cat": "loop",
+            "args": {"recorded_from_outside": _text(self.strings, r[2]) or "?"},
+        }
+
+    def _on_handle_begin(self, r: Record) -> Iterator[Event]:
+        self.handle_begin = r[1]
+        return iter(())
 
 
 def _loop_events(trace: Trace, tracks: _Tracks, clock: _Clock) -> Iterator[Event]:
