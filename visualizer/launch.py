@@ -28,7 +28,8 @@ def agent_command(
 
     Without `echo` the program's sys.stdout/sys.stderr text only goes into the trace; with
     `quiet` the agent says nothing of its own on stderr; with `keep_uvloop` it leaves uvloop's
-    loop in place, unrecorded; `control` is the fd the agent reads the viewer's commands from.
+    loop in place and records it from outside, as a subclass sees it; `control` is the fd the
+    agent reads the viewer's commands from.
     """
     package_parent = os.path.dirname(os.path.dirname(os.path.realpath(__file__)))
     bootstrap = (

@@ -12,8 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.stepping import load, wait_for
 from visualizer.model import UNRECORDED, Model
+from visualizer.recorder.acting import BETWEEN_UVLOOP_HANDLES
 from visualizer.recorder.install import UVLOOP_KEPT, UVLOOP_REPLACED
+from visualizer.runner import Program
 from visualizer.trace import schema
 
 LOOPVIZ = [sys.executable, "-m", "visualizer"]
@@ -327,3 +330,33 @@ def test_step_refuses_to_keep_uvloop_in_one_line(tmp_path: Path):
     assert proc.returncode == 2
     assert proc.stderr.startswith("loopviz: error: step cannot keep uvloop: the stepper holds")
     assert proc.stderr.count("\n") == 1 and "loopviz run --keep-uvloop" in proc.stderr
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("keep", "state"), [(True, BETWEEN_UVLOOP_HANDLES), (False, "waiting for I/O")]
+)
+def test_a_stack_dump_says_waiting_for_io_only_of_a_loop_it_can_see_wait(
+    tmp_path: Path, keep: bool, state: str
+):
+    _write(tmp_path, """
+        import asyncio
+        import uvloop
+
+        async def main():
+            await asyncio.sleep(30)
+
+        uvloop.run(main())
+    """)  # fmt: skip
+    trace = tmp_path / "prog.lvtrace"
+    program = Program(["prog.py"], None, str(trace), cwd=str(tmp_path), keep_uvloop=keep)
+    program.start()
+    try:
+        wait_for(lambda: any(task.steps for task in load(trace).tasks), "main's first step")
+        program.send("dump", path=str(tmp_path / "stacks.txt"))  # the viewer's D
+        wait_for(lambda: load(trace).answers, "the dump's answer")
+    finally:
+        program.stop()
+        program.finish()
+    text = (tmp_path / "stacks.txt").read_text()
+    assert text.startswith(f"== loop 1 ({state})\n"), text

@@ -16,8 +16,14 @@ from typing import Any
 
 from ..trace import schema
 from . import core, waits
+from .subclass import RecordingUvloop
 
 DELIVERY_WAIT = 0.5  # seconds a cancel may take to reach its loop before the answer says so
+# A loop recorded from outside between two recorded handles: uvloop's C code runs, unseen.
+BETWEEN_UVLOOP_HANDLES = (
+    "between recorded handles: whether uvloop waits for I/O or runs its own callbacks is not "
+    "recorded"
+)
 
 
 def _tasks(loop: Any) -> list[Any]:
@@ -109,9 +115,7 @@ class Actions:
             if loop.is_closed():
                 continue
             thread = loop._thread_id
-            state = "not running" if thread is None else (
-                "waiting for I/O" if loop._lv.waiting else "running a callback")  # fmt: skip
-            out.append(f"== loop {loop._lv.src} ({state})")
+            out.append(f"== loop {loop._lv.src} ({_doing(loop, thread)})")
             frame = frames.get(thread) if thread is not None else None
             if frame is not None:
                 out.append("  its thread now, innermost last:")
@@ -128,6 +132,15 @@ class Actions:
                            for line in [waits.format_site(f.f_code, f.f_lineno)])  # fmt: skip
             out.append("")
         return "\n".join(out), count
+
+
+def _doing(loop: Any, thread: int | None) -> str:
+    """What a loop is doing, in words, as far as its recorder knows."""
+    if thread is None:
+        return "not running"
+    if not loop._lv.waiting:
+        return "running a callback"
+    return BETWEEN_UVLOOP_HANDLES if isinstance(loop, RecordingUvloop) else "waiting for I/O"
 
 
 def _frame_lines(frame: Any) -> list[str]:
