@@ -1137,8 +1137,11 @@ class Model:
         from `now` (default: the latest record seen)."""
         if task.outcome is not None:
             return ""
+        # The records come in batches, some way behind `now`: a sleep is known to be late only
+        # by as much as it was due before the latest of them (a stuck loop's watchdog samples
+        # move that on too).
         timers = self.loops[task.loop].timers
-        return self.wait_words(task.state, task.wait, task.wait_ref, timers, now)
+        return self.wait_words(task.state, task.wait, task.wait_ref, timers, now, self.end)
 
     def wait_words(
         self,
@@ -1147,9 +1150,12 @@ class Model:
         ref: int,
         timers: dict[int, tuple[int, str]] | None = None,
         now: int | None = None,
+        known: int | None = None,
     ) -> str:
         """A task in `state` after a step that waited on (`wait`, `ref`), in a few words.
-        `timers` (the loop's pending timers) give a sleep its time left; None: not known."""
+        `timers` (the loop's pending timers) give a sleep its time left; None: not known.
+        `known`: the records say what happened up to then only, so a sleep is late by as much
+        as it was due before then."""
         if state == State.RUNNING:
             return "running"
         if state not in WAITING_STATES:
@@ -1159,6 +1165,10 @@ class Model:
             if timer is None:
                 return "sleep"
             left = timer[0] - (self.end if now is None else now)
+            if left < 0 and known is not None:
+                left = min(0, timer[0] - known)
+                if left == 0:
+                    return "sleep, due"
             if left < 0:  # due, and the loop has not got round to it: it is blocked or busy
                 return f"sleep, {-left / 1e9:.2f}s late"
             return f"sleep {left / 1e9:.2f}s left"
