@@ -66,7 +66,8 @@ _BY_THREAD = (BY_THREAD, 0, 0, 0, 0)  # its `what` is the queued callback's, kno
 
 # Records buffered since the last write are written this long after a handle, at the latest: a
 # live viewer sees the program idle, or between handles, without waiting for the next one.
-IDLE_FLUSH_S = 0.05
+IDLE_FLUSH_S = 0.01
+IDLE_FLUSH_NS = int(IDLE_FLUSH_S * 1e9)
 _FLUSH_ITEMS = core.FLUSH_ITEMS
 _MAX_DELAY_S = 100 * 365 * 86400  # uvloop's longest timer (about 100 years)
 _LEAVES_LOOP = (SystemExit, KeyboardInterrupt)  # what a handle lets out of the loop
@@ -301,7 +302,9 @@ class RecordingUvloop:
         """After a recorded handle: write the buffer when it is full; else soon, by a timer of
         uvloop's own (not the program's, never recorded), so that a viewer sees it."""
         lv = self._lv
-        if len(lv.buf) > core.FLUSH_ITEMS:
+        if len(lv.buf) > core.FLUSH_ITEMS or _clock() - lv.last_flush > IDLE_FLUSH_NS:
+            # the loop may go idle now, which this subclass cannot see: a viewer's picture
+            # stays at most IDLE_FLUSH_S behind, or it would call a due sleep "late"
             self._lv_flush()
         elif not lv.flush_due:
             try:
