@@ -315,24 +315,8 @@ class RecordingLoop:
         its key (each code's id, and f_lasti where `several` says so), and kept as the task's
         memo for that line."""
         lv = self._lv
-        key: list[int] = []
-        append = key.append
-        several = lv.several
-        last = None
-        obj = task.get_coro()
-        while type(obj) is _CORO:
-            cid = id(obj.cr_code)
-            append(cid)
-            if cid in several:
-                append(obj.cr_frame.f_lasti)
-            last = obj
-            obj = obj.cr_await
-        if type(obj) is _GEN:  # a generator-based coroutine in the chain (rarer)
-            last, obj = waits.extend_key(obj, append, several, last)
-        if obj is not None and type(obj) is not _FUTURE_ITER:
-            cached = None  # another kind of awaitable in the chain: the long way
-        else:
-            cached = lv.waits.get(tuple(key))
+        key, last = waits.chain_key(task.get_coro(), lv.several, _FUTURE_ITER)
+        cached = None if key is None else lv.waits.get(key)
         if cached is None:
             cached, last = self._lv_new_chain(task)
         memo = self._lv_memo(task, tid, cached)
@@ -362,25 +346,11 @@ class RecordingLoop:
         return memo
 
     def _lv_io_fd(self, last: Any, io: tuple[int, Any, bool], memo: Any) -> int:
-        """The fd of an I/O wait, read where io_slot found its stream or socket among the
-        coroutine's referents (checked by type), else from its frame; a plain StreamReader is
+        """The fd of an I/O wait (waits.io_fd_at); a plain StreamReader it was read from is
         kept, weakly, in the memo: while its ``_waiter`` is the task's, the fd is the same."""
-        at, tp, sockish = io
-        obj = None
-        if at:
-            refs = _get_referents(last)
-            if len(refs) >= -at:
-                obj = refs[at]
-        if type(obj) is not tp or sockish:
-            return waits.io_fd_at(last, io)
-        try:
-            fd = obj._transport._sock_fd
-        except AttributeError:
-            return 0
-        if type(fd) is not int or fd < 0:
-            return 0
-        if memo is not None and tp is _STREAM_READER:
-            memo[2] = weakref.ref(obj)
+        fd, stream = waits.io_fd_at(last, io)
+        if memo is not None and type(stream) is _STREAM_READER:
+            memo[2] = weakref.ref(stream)
             memo[3] = fd
         return fd
 
@@ -397,7 +367,7 @@ class RecordingLoop:
                 if waits.suspension_points(code) != 1:
                     lv.several.add(id(code))
         primitive, where, site, chain = self._lv_wait_entry(frames)
-        key = waits.chain_key(coros, lv.several)
+        key = waits.chain_key(task.get_coro(), lv.several, _FUTURE_ITER)[0]
         io = None
         if primitive in _IO_WAITS:
             # read from the innermost coroutine's stack, where is learnt here once
@@ -653,50 +623,46 @@ class RecordingLoop:
                 # a C task's step or wakeup
                 handle._run()
                 waiter = task._fut_waiter
-                if waiter is None:
-                    pass
-                elif (
-                    (memos := all_memos.get(tid := id(task))) is not None
-                    and type(waiter) is _FUTURE
-                    and not cancels
-                    and (not sleeps or id(waiter) not in sleeps)  # a sleep's: the long way
-                    and not task.cancelling()
-                    and (memo := memos.get((coro := task.get_coro()).cr_frame.f_lasti))
-                ):
-                    # Most waits are where the task waited before at this line of its own
-                    # coroutine: that chain is checked level by level (the same code objects,
-                    # the same f_lasti where a deeper code has several awaits) rather than
-                    # keyed (see _lv_step_wait_keyed, which keeps the memo). Here, not in a
-                    # method: a call costs more than the check.
-                    checks, entry, stream, fd = memo
-                    obj = coro.cr_await
-                    for code, lasti in checks:
-                        if (
-                            type(obj) is not _CORO
-                            or obj.cr_code is not code
-                            or (lasti >= 0 and obj.cr_frame.f_lasti != lasti)
-                        ):
-                            break
-                        obj = obj.cr_await
-                    else:
-                        if obj is None or type(obj) is _FUTURE_ITER:
-                            kind, _, site, chain, io = entry
-                            ref = 0
-                            if io is not None:
-                                reader = stream() if stream is not None else None
-                                # the stream it read last time, if it still waits on that one
-                                if reader is not None and reader._waiter is waiter:
-                                    ref = fd
-                                else:
-                                    ref = self._lv_io_fd(waits.innermost(coro), io, memo)
-                            ext(
-                                (STEP_WAIT, _clock(), tid, len(ready), kind or WAIT_FUTURE,
-                                 ref, site, chain)
-                            )  # fmt: skip
-                            continue
-                    self._lv_step_wait(task, waiter, _clock(), len(ready))
-                    continue
-                else:
+                if waiter is not None:
+                    if (
+                        (memos := all_memos.get(tid := id(task))) is not None
+                        and type(waiter) is _FUTURE
+                        and not cancels
+                        and (not sleeps or id(waiter) not in sleeps)  # a sleep's: the long way
+                        and not task.cancelling()
+                        and (memo := memos.get((coro := task.get_coro()).cr_frame.f_lasti))
+                    ):
+                        # Most waits are where the task waited before at this line of its own
+                        # coroutine: that chain is checked level by level (the same code objects,
+                        # the same f_lasti where a deeper code has several awaits) rather than
+                        # keyed (see _lv_step_wait_keyed, which keeps the memo). Here, not in a
+                        # method: a call costs more than the check.
+                        checks, entry, stream, fd = memo
+                        obj = coro.cr_await
+                        for code, lasti in checks:
+                            if (
+                                type(obj) is not _CORO
+                                or obj.cr_code is not code
+                                or (lasti >= 0 and obj.cr_frame.f_lasti != lasti)
+                            ):
+                                break
+                            obj = obj.cr_await
+                        else:
+                            if obj is None or type(obj) is _FUTURE_ITER:
+                                kind, _, site, chain, io = entry
+                                ref = 0
+                                if io is not None:
+                                    reader = stream() if stream is not None else None
+                                    # the stream it read last time, if it still waits on that one
+                                    if reader is not None and reader._waiter is waiter:
+                                        ref = fd
+                                    else:
+                                        ref = self._lv_io_fd(waits.innermost(coro), io, memo)
+                                ext(
+                                    (STEP_WAIT, _clock(), tid, len(ready), kind or WAIT_FUTURE,
+                                     ref, site, chain)
+                                )  # fmt: skip
+                                continue
                     self._lv_step_wait(task, waiter, _clock(), len(ready))
                     continue
                 if not done(task):

@@ -71,24 +71,6 @@ _SOCK_CODE_IDS = frozenset(
 )
 
 
-def await_frames(coro: Any) -> list[FrameType]:
-    """The frames of a suspended coroutine's await chain, outermost first."""
-    frames = []
-    obj = coro
-    while obj is not None:
-        frame = getattr(obj, "cr_frame", None)
-        if frame is not None:
-            frames.append(frame)
-            obj = obj.cr_await
-            continue
-        frame = getattr(obj, "gi_frame", None)
-        if frame is None:
-            break
-        frames.append(frame)
-        obj = obj.gi_yieldfrom
-    return frames
-
-
 def await_chain(coro: Any) -> list[Any]:
     """The coroutines and generators of a suspended await chain, outermost first."""
     chain = []
@@ -110,10 +92,17 @@ def frame_of(coro: Any) -> FrameType:
     return frame if frame is not None else coro.gi_frame
 
 
-def extend_key(obj: Any, append: Any, several: set[int], last: Any) -> tuple[Any, Any]:
-    """Go on with a chain's key from `obj`, a generator, through generators and coroutines:
-    a generator's code is always followed by its f_lasti. Returns the last coroutine or
-    generator walked and the object the walk stopped at."""
+def chain_key(
+    coro: Any, several: set[int], future_iter: type
+) -> tuple[tuple[int, ...] | None, Any]:
+    """The key a suspended chain is cached by, and its innermost coroutine or generator:
+    each code's id, followed by f_lasti for a generator and for a coroutine whose code is in
+    `several` (it can be suspended at more than one place). The key is None when the chain
+    holds another kind of awaitable before the future it awaits (a Cython coroutine, say)."""
+    key: list[int] = []
+    append = key.append
+    last = None
+    obj = coro
     while True:
         if type(obj) is CoroutineType:
             cid = id(obj.cr_code)
@@ -126,24 +115,10 @@ def extend_key(obj: Any, append: Any, several: set[int], last: Any) -> tuple[Any
             append(obj.gi_frame.f_lasti)
             last, obj = obj, obj.gi_yieldfrom
         else:
-            return last, obj
-
-
-def chain_key(chain: list[Any], several: set[int]) -> tuple[int, ...] | None:
-    """The key RecordingLoop._lv_step_wait finds `chain` by (None: it walks no such chain)."""
-    key: list[int] = []
-    for obj in chain:
-        if type(obj) is CoroutineType:
-            cid = id(obj.cr_code)
-            key.append(cid)
-            if cid in several:
-                key.append(obj.cr_frame.f_lasti)
-        elif type(obj) is GeneratorType:
-            key.append(id(obj.gi_code))
-            key.append(obj.gi_frame.f_lasti)
-        else:
-            return None  # another awaitable: not walked on the fast path
-    return tuple(key)
+            break
+    if obj is not None and type(obj) is not future_iter:
+        return None, last
+    return tuple(key), last
 
 
 def chain_checks(
@@ -229,9 +204,9 @@ def io_slot(coro: Any, frame: FrameType) -> tuple[int, Any, bool]:
     return IO_BY_FRAME
 
 
-def io_fd_at(coro: Any, slot: tuple[int, Any, bool]) -> int:
-    """The fd of an I/O wait, read where `io_slot` found it (checked by type), or from the
-    coroutine's frame when it is not there."""
+def io_fd_at(coro: Any, slot: tuple[int, Any, bool]) -> tuple[int, Any]:
+    """The fd of an I/O wait, read where `io_slot` found its stream or socket (checked by
+    type), with that object; else from the coroutine's frame, with None."""
     at, tp, sockish = slot
     refs = _get_referents(coro) if at else []
     if len(refs) >= -at > 0:
@@ -240,14 +215,14 @@ def io_fd_at(coro: Any, slot: tuple[int, Any, bool]) -> int:
             try:
                 fd = _socket.socket.fileno(obj) if sockish else obj._transport._sock_fd
             except Exception:
-                return 0
-            return fd if type(fd) is int and fd > 0 else 0
+                return 0, None
+            return (fd if type(fd) is int and fd > 0 else 0), obj
     frame = (
         coro
         if isinstance(coro, FrameType)
         else getattr(coro, "cr_frame", None) or getattr(coro, "gi_frame", None)
     )
-    return io_fd(frame) if frame is not None else 0
+    return (io_fd(frame) if frame is not None else 0), None
 
 
 def format_site(code: CodeType, lineno: int | None) -> str:
