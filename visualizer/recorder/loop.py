@@ -927,7 +927,7 @@ class RecordingEventLoop(RecordingLoop, asyncio.SelectorEventLoop):
         super(RecordingLoop, self).__init__(selector)  # the selector loop's, past the mixin's
 
 
-_RECORDING_CLASSES: dict[type, type] = {}
+_RECORDING_CLASSES: dict[tuple[type, type], type] = {}
 _RECORDING_CLASSES_LOCK = threading.Lock()
 
 
@@ -944,16 +944,23 @@ def recordable(cls: type) -> bool:
 def recording_class(cls: type) -> type:
     """The recording subclass of the loop class `cls`, made once: the same name, qualified name
     and module, so the loop's repr and the names the program sees stay as they were."""
-    if issubclass(cls, RecordingLoop):
+    return subclass_with(RecordingLoop, cls)
+
+
+def subclass_with(mixin: type, cls: type) -> type:
+    """``class cls.__name__(mixin, cls)``, made once per pair, under `cls`'s own name, qualified
+    name, module and docstring (`cls` itself when it already has `mixin`)."""
+    if issubclass(cls, mixin):
         return cls
-    made = _RECORDING_CLASSES.get(cls)
+    made = _RECORDING_CLASSES.get((mixin, cls))
     if made is None:
         with _RECORDING_CLASSES_LOCK:
-            made = _RECORDING_CLASSES.get(cls)
+            made = _RECORDING_CLASSES.get((mixin, cls))
             if made is None:
                 namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
                              "__doc__": cls.__doc__}  # fmt: skip
-                made = _RECORDING_CLASSES[cls] = type(cls.__name__, (RecordingLoop, cls), namespace)
+                made = type(cls.__name__, (mixin, cls), namespace)
+                _RECORDING_CLASSES[mixin, cls] = made
     return made
 
 

@@ -41,6 +41,7 @@ from .loop import (
     RecordingLoop,
     _task_done,
     _task_of,
+    subclass_with,
 )
 from .loop import _State as _LoopState
 
@@ -462,20 +463,8 @@ for _name, _helper in vars(RecordingLoop).items():
         setattr(RecordingUvloop, _name, _helper)
 
 
-_RECORDING_CLASSES: dict[type, type] = {}
-_RECORDING_CLASSES_LOCK = threading.Lock()
-
-
 def recording_class(cls: type) -> type:
     """The recording subclass of uvloop's loop class `cls`, made once: the same name, qualified
     name and module, so the loop's repr and what the program sees of its class stay as they
     were."""
-    if issubclass(cls, RecordingUvloop):
-        return cls
-    with _RECORDING_CLASSES_LOCK:
-        made = _RECORDING_CLASSES.get(cls)
-        if made is None:
-            namespace = {"__module__": cls.__module__, "__qualname__": cls.__qualname__,
-                         "__doc__": cls.__doc__}  # fmt: skip
-            made = _RECORDING_CLASSES[cls] = type(cls.__name__, (RecordingUvloop, cls), namespace)
-    return made
+    return subclass_with(RecordingUvloop, cls)
