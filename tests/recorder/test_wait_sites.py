@@ -20,6 +20,12 @@ def _io_waits(model, name):
 _IO = (schema.WAIT_IO_READ, schema.WAIT_IO_WRITE)
 
 
+def _wait_sites(model, name):
+    """Where the task waited after each step, and the line numbers of those sites."""
+    sites = [step.site for step in task_named(model, name).steps if step.wait > 0]
+    return sites, [int(site.split(":")[1].split()[0]) for site in sites]
+
+
 def test_each_io_wait_names_its_own_socket_fd_stream_after_stream():
     # Two readers in one task, read in turn: the same chain, another fd each time.
     fds: dict[str, list[int]] = {}
@@ -152,7 +158,7 @@ def test_one_await_site_reached_through_two_helpers_gives_two_sites():
     worker = task_named(model, "worker")
     kinds = [step.wait for step in worker.steps if step.wait > 0]
     assert kinds == [schema.WAIT_QUEUE_GET, schema.WAIT_EVENT] * 2
-    sites = [step.site for step in worker.steps if step.wait > 0]
+    sites, _ = _wait_sites(model, "worker")
     assert "via_queue" in sites[0] and "via_event" in sites[1], sites
     assert sites[0] == sites[2] and sites[1] == sites[3]
 
@@ -176,9 +182,7 @@ def test_a_code_with_several_awaits_is_told_apart_by_where_it_waits():
         await task
 
     _, model = record_run(main)
-    task = task_named(model, "two-waits")
-    sites = [step.site for step in task.steps if step.wait > 0]
-    lines = [int(site.split(":")[1].split()[0]) for site in sites]
+    sites, lines = _wait_sites(model, "two-waits")
     assert len(lines) == 4 and lines[0] == lines[2] and lines[1] == lines[3]
     assert lines[1] == lines[0] + 2, sites
 
@@ -207,7 +211,6 @@ def test_a_helper_waiting_at_two_lines_under_one_line_of_the_task_is_told_apart(
         await task
 
     _, model = record_run(main)
-    sites = [step.site for step in task_named(model, "worker").steps if step.wait > 0]
-    lines = [int(site.split(":")[1].split()[0]) for site in sites]
+    sites, lines = _wait_sites(model, "worker")
     assert len(lines) == 6, sites
     assert lines[0::2] == [lines[0]] * 3 and lines[1::2] == [lines[0] + 2] * 3, sites
